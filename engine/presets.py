@@ -1,0 +1,171 @@
+"""The paper's experiments (SPEC's table), each a preset with a --quick form.
+
+A preset is a TOML-shaped dict, so `--set` and `--sweep` apply to it exactly as to a file.
+The quick form keeps every shape and shrinks the grid, seeds and steps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import Config, ConfigError, from_dict, with_overrides
+from .sweep import count_models
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    summary: str
+    build: Callable[[bool], dict]  # quick -> raw config
+
+    def raw(self, quick: bool = False) -> dict:
+        return self.build(quick)
+
+
+def _r(values, nd: int = 4) -> list[float]:
+    return [round(float(v), nd) for v in values]
+
+
+def _tms_classic(quick: bool) -> dict:
+    densities = np.geomspace(1.0, 0.001, 8 if quick else 20)
+    return {
+        "model": {"kind": "dense", "n_features": 20, "d_hidden": 5},
+        "data": {"importance": {"decay": 0.7}},
+        "train": {"steps": 2000 if quick else 10_000, "seeds": 1 if quick else 3},
+        "sweep": {"data.sparsity": _r(1 - densities, 6)},
+    }
+
+
+def _fig1_2(quick: bool) -> dict:
+    return {
+        "model": {"kind": "moe", "n_features": 20, "k": 1},
+        "data": {"sparsity": 0.9, "importance": {"decay": 0.7}},
+        "train": {"steps": 2000 if quick else 10_000, "seeds": 2 if quick else 5},
+        "sweep": {"variants": [
+            {"model": {"kind": "dense", "d_hidden": 6}},
+            {"model": {"n_experts": 2, "d_hidden": 3}},
+            {"model": {"n_experts": 3, "d_hidden": 2}},
+        ]},
+    }
+
+
+def _fig3(quick: bool) -> dict:
+    densities = np.linspace(1.0, 0.1, 6 if quick else 30)
+    return {
+        "model": {"kind": "moe", "n_features": 100, "k": 1},
+        "data": {"importance": "uniform"},
+        "train": {"steps": 1000 if quick else 10_000, "seeds": 1 if quick else 5,
+                  "select": "all", "batch_size": 256 if quick else 1024},
+        "sweep": {
+            "data.sparsity": _r(1 - densities),
+            "variants": [
+                {"model": {"kind": "dense", "d_hidden": 20}},
+                {"model": {"n_experts": 4, "k": 1, "d_hidden": 5}},
+                {"model": {"n_experts": 10, "k": 2, "d_hidden": 2}},
+                {"model": {"n_experts": 20, "k": 5, "d_hidden": 1}},
+            ],
+        },
+    }
+
+
+FIG4_SETUPS = {"A": (2, 1), "B": (3, 1), "C": (3, 2)}  # setup -> (n_features, d_hidden)
+
+
+def _fig4(quick: bool) -> dict:
+    sparsities = np.linspace(0.025, 0.975, 5 if quick else 39)
+    last = np.linspace(0.10, 2.95, 5 if quick else 58)
+    variants = []
+    for n, m in FIG4_SETUPS.values():
+        for E in range(1, n + 1):
+            model = {"n_features": n, "d_hidden": m, "n_experts": E, "k": 1}
+            if E == 1:
+                model["kind"] = "dense"
+            variants.append({"model": model})
+    return {
+        "model": {"kind": "moe"},
+        "data": {"importance": "uniform"},
+        "train": {"steps": 1000 if quick else 5000, "batch_size": 512, "lb_coef": 0.01,
+                  "seeds": 2 if quick else 10, "select": "best"},
+        "sweep": {"data.sparsity": _r(sparsities), "data.last_importance": _r(last),
+                  "variants": variants},
+    }
+
+
+def _fig5(quick: bool) -> dict:
+    return {
+        "model": {"kind": "moe", "n_features": 2, "d_hidden": 1, "n_experts": 3, "k": 1},
+        "data": {"sparsity": 0.5},
+        "train": {"steps": 2000 if quick else 10_000, "batch_size": 100},
+        "sweep": {"model.router_init": ["zeros", "xavier", "diagonal"]},
+    }
+
+
+def _fig6_init(quick: bool) -> dict:
+    return {
+        "model": {"kind": "moe", "n_features": 20, "d_hidden": 5, "n_experts": 4, "k": 1},
+        "data": {"sparsity": 0.91, "importance": {"decay": 0.7}},
+        "train": {"steps": 2000 if quick else 10_000, "seeds": 1 if quick else 5},
+        "sweep": {"variants": [
+            {"model": {"router_init": "diagonal"}},
+            {"model": {"router_init": "ordered_khot"}},
+            {"model": {"router_init": "random_khot"},
+             "data": {"importance": {"decay": 0.7, "permute": True}}},
+        ]},
+    }
+
+
+def _table1(quick: bool) -> dict:
+    return {
+        "model": {"kind": "moe", "n_features": 100, "d_hidden": 10, "n_experts": 10, "k": 1},
+        "data": {"sparsity": 0.9, "importance": {"decay": 0.9, "permute": True}},
+        "train": {"steps": 1000 if quick else 10_000, "seeds": 10 if quick else 100,
+                  "select": "all"},
+        "sweep": {"model.router_init": ["xavier", "random_khot"]},
+    }
+
+
+PRESETS: dict[str, Preset] = {p.name: p for p in [
+    Preset("tms-classic", "Elhage's dense n=20, m=5, I=0.7^i over densities 1 .. 0.001",
+           _tms_classic),
+    Preset("fig1-2", "n=20, I=0.7^i, density 0.1: dense m=6 vs MoE (E=2, m=3) and (E=3, m=2)",
+           _fig1_2),
+    Preset("fig3", "n=100 over 30 densities: dense m=20 vs MoE (E,k,m) = (4,1,5), (10,2,2), "
+           "(20,5,1); features per dimension and loss vs sparsity", _fig3),
+    Preset("fig4", "phase diagrams: setups A (n=2,m=1), B (n=3,m=1), C (n=3,m=2), E=1..n, "
+           "sparsity x last-feature importance, best of seeds", _fig4),
+    Preset("fig5", "n=2, m=1, E=3, S=0.5: router init zeros / xavier / diagonal and the "
+           "regions each expert routes", _fig5),
+    Preset("fig6-init", "n=20, m=5, E=4, density 0.09: routers diagonal / ordered 5-hot / "
+           "random 5-hot with permuted importance", _fig6_init),
+    Preset("table1", "n=100, m=10, E=10, density 0.1, I=0.9^perm: xavier vs random 10-hot "
+           "routers, Table 1 per init", _table1),
+]}
+
+
+def get(name: str) -> Preset:
+    if name not in PRESETS:
+        raise ConfigError([f"unknown preset {name!r}; presets: {', '.join(PRESETS)} "
+                           "(see `moelab presets`)"])
+    return PRESETS[name]
+
+
+def build_config(preset: str | None = None, raw: dict | None = None, quick: bool = False,
+                 sets=(), sweeps=()) -> Config:
+    """A validated Config from a preset or a raw (TOML) dict, with --set/--sweep applied."""
+    if preset is not None:
+        raw = get(preset).raw(quick)
+        name = preset + (" --quick" if quick else "")
+    else:
+        name = str((raw or {}).get("name", "experiment"))
+    raw = with_overrides(raw or {}, sets, sweeps)
+    raw.pop("name", None)
+    return from_dict(raw, name=name)
+
+
+def sizes(name: str) -> tuple[int, int]:
+    """Number of models in the full and the quick form."""
+    p = get(name)
+    return (count_models(from_dict(p.raw(False))), count_models(from_dict(p.raw(True))))

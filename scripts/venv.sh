@@ -1,0 +1,19 @@
+# Sourced by ./lab and ./test: creates .venv on first use and re-installs when pyproject changes.
+# MOELAB_TORCH overrides the torch requirement (e.g. MOELAB_TORCH="torch" for a CUDA build).
+set -e
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+venv="$root/.venv"
+torch_spec="${MOELAB_TORCH:-torch==2.13.0}"
+stamp_want="$(cat "$root/pyproject.toml" | sha1sum | cut -c1-12) $torch_spec"
+if [ ! -x "$venv/bin/python" ]; then
+    echo "moelab: creating virtual environment in $venv" >&2
+    python3 -m venv "$venv"
+fi
+if [ "$(cat "$venv/.moelab-stamp" 2>/dev/null)" != "$stamp_want" ]; then
+    echo "moelab: installing dependencies ($torch_spec)" >&2
+    "$venv/bin/pip" install -q --disable-pip-version-check "$torch_spec" 2>&1 | grep -v "^WARNING: Location" >&2 || true
+    "$venv/bin/python" -c "import torch" || { echo "moelab: torch install failed ($torch_spec)" >&2; exit 1; }
+    "$venv/bin/pip" install -q --disable-pip-version-check -e "$root[test]" 2>&1 | grep -v "^WARNING: Location" >&2 || true
+    "$venv/bin/python" -c "import moelab.cli" || { echo "moelab: install failed" >&2; exit 1; }
+    echo "$stamp_want" > "$venv/.moelab-stamp"
+fi
