@@ -220,6 +220,24 @@ def parse_value(text: str) -> Any:
                            "(numbers, \"strings\", [lists], { tables })"]) from None
 
 
+def _parse_list(text: str) -> list:
+    """V1,V2,... as TOML; bare words allowed (model.gating=renorm,switch)."""
+    try:
+        return tomllib.loads(f"v = [{text}]")["v"]
+    except tomllib.TOMLDecodeError:
+        pass
+    parts, depth, cur = [], 0, ""
+    for ch in text:
+        depth += ch in "[{"
+        depth -= ch in "]}"
+        if ch == "," and depth == 0:
+            parts.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    return [parse_value(p.strip()) for p in [*parts, cur]]
+
+
 def parse_assignment(text: str, flag: str) -> tuple[str, str]:
     if "=" not in text:
         raise ConfigError([f"{flag} {text!r} needs the form section.field=VALUE"])
@@ -291,7 +309,7 @@ def with_overrides(raw: dict, sets: list[str] = (), sweeps: list[str] = ()) -> d
     for text in sweeps:
         key, value = parse_assignment(text, "--sweep")
         _check_key(key, "--sweep")
-        values = parse_value(f"[{value}]")
+        values = _parse_list(value)
         raw.setdefault("sweep", {})[key] = values
     return raw
 

@@ -1,6 +1,7 @@
 """Config validation: every problem reported at once, in plain words."""
 
 import pytest
+
 from moelab.engine.config import ConfigError, from_dict, load_toml, with_overrides
 from moelab.engine.presets import PRESETS, build_config
 from moelab.engine.sweep import batches, expand

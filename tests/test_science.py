@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+
 from moelab.engine import metrics as M
 from moelab.engine.config import ModelConfig, from_dict
 from moelab.engine.data import importance, sample

@@ -1,0 +1,74 @@
+"""The lab's client API: what the CLI and the TUI may call (the TUI imports nothing else).
+
+`LabClient` is the contract. `DirectClient` serves reads straight from the file when no
+lab service runs; the service's client (engine/service) implements the same methods over
+the local socket and adds submit/cancel/events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+
+class ClientError(Exception):
+    """A request the lab refused; the message is one line for the user."""
+
+
+class LabClient(Protocol):
+    def sql(self, query: str, limit: int | None = None) -> tuple[list[str], list[list]]: ...
+
+    def read(self, name: str, **params) -> Any: ...
+
+    def status(self) -> dict: ...
+
+    def submit(self, config: dict, preset: str | None = None, quick: bool = False,
+               name: str | None = None) -> int: ...
+
+    def cancel(self, experiment_id: int) -> str: ...
+
+    def events(self) -> Iterator[dict]: ...
+
+    def close(self) -> None: ...
+
+
+class DirectClient:
+    """Reads from the DuckDB file itself (read-only); training needs the service."""
+
+    def __init__(self, db_path: str | Path):
+        from moelab.db import open_read_only
+        self._store = open_read_only(db_path)
+
+    def sql(self, query: str, limit: int | None = None) -> tuple[list[str], list[list]]:
+        from moelab.db import run_read_query
+        from moelab.db.reads import plain
+        names, rows = run_read_query(self._store, query, limit=limit)
+        return names, [[plain(v) for v in r] for r in rows]
+
+    def read(self, name: str, **params) -> Any:
+        from moelab.db.reads import read
+        return read(self._store, name, **params)
+
+    def status(self) -> dict:
+        from moelab.db.reads import read
+        return {"service": None, "experiments": read(self._store, "experiments")}
+
+    def submit(self, config, preset=None, quick=False, name=None) -> int:
+        raise ClientError("no lab service is running for this database; start one with "
+                          "`moelab engine start`")
+
+    def cancel(self, experiment_id: int) -> str:
+        raise ClientError("no lab service is running for this database")
+
+    def events(self) -> Iterator[dict]:
+        return iter(())
+
+    def close(self) -> None:
+        self._store.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

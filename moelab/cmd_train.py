@@ -1,0 +1,50 @@
+"""`moelab run`, `moelab presets`, and bare `moelab`."""
+
+from __future__ import annotations
+
+from rich.console import Console
+
+from moelab.cli import add_db, db_path
+
+
+def register(sub, groups) -> None:
+    from moelab.configargs import add_config_args
+    r = sub.add_parser("run", help="train a preset or config in the foreground and store it")
+    add_config_args(r)
+    add_db(r)
+    r.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where to train "
+                   "(default: the config's train.device, auto)")
+    r.set_defaults(func=run)
+    pr = sub.add_parser("presets", help="list the presets with their full and --quick sizes")
+    pr.set_defaults(func=presets)
+
+
+def run(args) -> int:
+    from moelab.configargs import config_from_args
+    from moelab.foreground import run_foreground
+    cfg = config_from_args(args)
+    return run_foreground(cfg, db_path(args), args.preset, args.quick, args.device)
+
+
+def default_command(args) -> int:
+    """`moelab` with no command, until the TUI exists: a quick preset, stored and summarised."""
+    from moelab.engine.presets import build_config
+    from moelab.foreground import run_foreground
+    Console(stderr=True).print("[dim]moelab: running the tms-classic --quick demo "
+                               "(see `moelab --help` for everything else)[/]")
+    cfg = build_config("tms-classic", quick=True)
+    return run_foreground(cfg, db_path(args), "tms-classic", True, None)
+
+
+def presets(args) -> int:
+    from rich.table import Table
+
+    from moelab.engine import presets as P
+    table = Table(header_style="bold")
+    for c in ("preset", "models", "--quick models", "what"):
+        table.add_column(c)
+    for name, p in P.PRESETS.items():
+        full, quick = P.sizes(name)
+        table.add_row(name, str(full), str(quick), p.summary)
+    Console().print(table)
+    return 0
