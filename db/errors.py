@@ -1,0 +1,29 @@
+"""The one error type the store raises, so callers never see duckdb's classes."""
+
+from __future__ import annotations
+
+import re
+
+import duckdb
+
+
+class StoreError(Exception):
+    """A store failure with a one-line message meant for the user."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(one_line(message))
+
+
+class QueryRefused(StoreError):
+    """A query refused by the read-only guard."""
+
+
+def one_line(text: str) -> str:
+    # duckdb appends "LINE 1: ..." and a caret line; the user needs only the sentence.
+    text = text.split("\n\nLINE ", 1)[0]
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def wrap(err: duckdb.Error, doing: str) -> StoreError:
+    """Turn a duckdb error into a StoreError that says what we were doing."""
+    return StoreError(f"{doing} failed: {one_line(str(err))}")

@@ -1,0 +1,161 @@
+"""Append-only numbered schema migrations; never edit one that has shipped, add a new one.
+
+Internal tables live in schema `store` and may change; the views in `main` are the public
+contract (docs: experiments, runs, experts, features, metrics, weights) and keep their columns.
+All timestamps are UTC.
+"""
+
+from __future__ import annotations
+
+BOOTSTRAP = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version INTEGER PRIMARY KEY,
+    applied_at TIMESTAMP NOT NULL
+)
+"""
+
+_TABLES = """
+CREATE SCHEMA store;
+
+CREATE TABLE store.experiments (
+    experiment_id BIGINT PRIMARY KEY,
+    name VARCHAR NOT NULL,
+    preset VARCHAR,
+    created_at TIMESTAMP NOT NULL,
+    config VARCHAR NOT NULL,
+    status VARCHAR NOT NULL,
+    message VARCHAR,
+    quick BOOLEAN NOT NULL DEFAULT false,
+    device VARCHAR,
+    started_at TIMESTAMP,
+    finished_at TIMESTAMP,
+    progress DOUBLE
+);
+
+-- No foreign keys or secondary indexes: they slow the bulk inserts and the single
+-- writer checks references itself.
+CREATE TABLE store.runs (
+    run_id BIGINT PRIMARY KEY,
+    experiment_id BIGINT NOT NULL,
+    status VARCHAR,
+    kind VARCHAR,
+    n_features INTEGER,
+    d_hidden INTEGER,
+    n_experts INTEGER,
+    k INTEGER,
+    gating VARCHAR,
+    router_init VARCHAR,
+    sparsity DOUBLE,
+    last_importance DOUBLE,
+    last_scale DOUBLE,
+    seed BIGINT,
+    chosen BOOLEAN,
+    point INTEGER,
+    steps INTEGER,
+    batch_size INTEGER,
+    lr DOUBLE,
+    weight_decay DOUBLE,
+    lb_coef DOUBLE,
+    device VARCHAR,
+    started_at TIMESTAMP,
+    finished_at TIMESTAMP,
+    train_seconds DOUBLE,
+    final_loss DOUBLE,
+    eval_loss DOUBLE,
+    fpd DOUBLE,
+    capacity DOUBLE,
+    lens_top1_cosine DOUBLE,
+    config VARCHAR
+);
+
+CREATE TABLE store.experts (
+    run_id BIGINT NOT NULL,
+    expert INTEGER,
+    usage DOUBLE,
+    route_fraction DOUBLE,
+    frobenius_sq DOUBLE,
+    n_monosemantic INTEGER,
+    usage_when_mono_active DOUBLE,
+    usage_when_only_mono_active DOUBLE
+);
+
+CREATE TABLE store.features (
+    run_id BIGINT NOT NULL,
+    expert INTEGER,
+    feature INTEGER,
+    importance DOUBLE,
+    norm DOUBLE,
+    bias DOUBLE,
+    superposition DOUBLE,
+    superposition_all DOUBLE,
+    dimensionality DOUBLE,
+    specialization DOUBLE,
+    monosemantic BOOLEAN,
+    occupied BOOLEAN,
+    route_given_active DOUBLE,
+    global_dimensionality DOUBLE
+);
+
+CREATE TABLE store.metrics (
+    run_id BIGINT NOT NULL,
+    step INTEGER,
+    name VARCHAR,
+    value DOUBLE
+);
+
+-- W is row-major (d_hidden, n_features) flattened; b and router are (n_features,).
+CREATE TABLE store.weights (
+    run_id BIGINT NOT NULL,
+    expert INTEGER,
+    W FLOAT[],
+    b FLOAT[],
+    router FLOAT[]
+);
+"""
+
+# The public views get their own migration: they are the contract, the tables are not.
+_VIEWS = """
+CREATE VIEW experiments AS
+SELECT experiment_id, name, preset, created_at, config, status, message, quick, device,
+       started_at, finished_at, progress
+FROM store.experiments;
+
+CREATE VIEW runs AS
+SELECT run_id, experiment_id, status, kind, n_features, d_hidden, n_experts, k, gating,
+       router_init, sparsity, last_importance, last_scale, seed, chosen, point, steps,
+       batch_size, lr, weight_decay, lb_coef, device, started_at, finished_at, train_seconds,
+       final_loss, eval_loss, fpd, capacity, lens_top1_cosine, config
+FROM store.runs;
+
+CREATE VIEW experts AS
+SELECT run_id, expert, usage, route_fraction, frobenius_sq, n_monosemantic,
+       usage_when_mono_active, usage_when_only_mono_active
+FROM store.experts;
+
+CREATE VIEW features AS
+SELECT run_id, expert, feature, importance, norm, bias, superposition, superposition_all,
+       dimensionality, specialization, monosemantic, occupied, route_given_active,
+       global_dimensionality
+FROM store.features;
+
+CREATE VIEW metrics AS
+SELECT run_id, step, name, value
+FROM store.metrics;
+
+CREATE VIEW weights AS
+SELECT run_id, expert, W, b, router
+FROM store.weights;
+"""
+
+MIGRATIONS: list[tuple[int, str]] = [
+    (1, _TABLES),
+    (2, _VIEWS),
+]
+
+LATEST = MIGRATIONS[-1][0]
+
+PUBLIC_VIEWS: tuple[str, ...] = ("experiments", "runs", "experts", "features", "metrics", "weights")
+
+# Chunk tables the engine sends, and the columns the store fills in itself.
+CHUNK_TABLES: tuple[str, ...] = ("runs", "experts", "features", "metrics", "weights")
+STORE_FILLED = frozenset({"run_id", "experiment_id"})

@@ -1,0 +1,27 @@
+"""Where the database file lives: --db, then $MOELAB_DB, then ./moelab.duckdb."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+
+from .errors import StoreError
+
+DEFAULT_DB = "moelab.duckdb"
+ENV_VAR = "MOELAB_DB"
+
+
+def resolve_db_path(arg: str | os.PathLike[str] | None) -> pathlib.Path:
+    raw = arg if arg not in (None, "") else os.environ.get(ENV_VAR) or DEFAULT_DB
+    # Absolute, so the service and its clients agree on one file whatever their cwd.
+    path = pathlib.Path(raw).expanduser().absolute()
+    check_parent(path)
+    return path
+
+
+def check_parent(path: pathlib.Path) -> None:
+    parent = path.parent
+    if not parent.is_dir():
+        raise StoreError(
+            f"database directory {parent} does not exist; create it or pass another --db"
+        )
