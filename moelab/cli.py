@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "moelab.cmd_train",  # run, presets, (bare moelab)
     "moelab.cmd_data",  # runs, sql, export data
     "moelab.cmd_bench",  # bench
+    "moelab.cmd_figures",  # export figure, reproduce
 )
 
 

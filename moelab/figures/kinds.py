@@ -1,0 +1,45 @@
+"""The figure kinds and what `reproduce` makes per preset: plain data, cheap to import
+(the command line reads it to build --help without loading matplotlib)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Kind:
+    name: str
+    summary: str
+    draw: str | None = None  # "module:function" in moelab.figures, -> matplotlib Figure
+    suffixes: tuple[str, ...] = (".png", ".svg", ".pdf")
+
+
+KINDS: dict[str, Kind] = {k.name: k for k in [
+    Kind("phase-diagram", "per-expert phase diagrams 4.X.e/E of a sparsity × last-importance "
+         "sweep (fig4); --metric superposition_all (default) | superposition", "phase:draw"),
+    Kind("gram", "Gram matrix W_eᵀW_e per expert of one run per setup (fig1-2)",
+         "weights:draw_gram"),
+    Kind("feature-norms", "feature-norm bars per expert, purple monosemantic / green "
+         "superposition (fig1-2, fig6-init)", "weights:draw_feature_norms"),
+    Kind("fpd-vs-sparsity", "features per dimension against 1/(1−S), dense vs each MoE (fig3, "
+         "tms-classic); --metric fpd | capacity", "sparsity:draw_fpd"),
+    Kind("loss-vs-sparsity", "loss against 1/(1−S), dense vs each MoE (fig3); --metric "
+         "eval_loss | final_loss", "sparsity:draw_loss"),
+    Kind("routing-regions", "which expert each point of the n = 2 input quadrant routes to "
+         "(fig5)", "routing:draw"),
+    Kind("training-curves", "a logged metric against step per setup; --metric loss | rec_loss "
+         "| lb_loss | router_grad_norm", "curves:draw"),
+    Kind("usage-table", "Table 1: usage of experts by number of monosemantic features, per "
+         "router init (table1); writes .csv or .tex", None, (".csv", ".tex")),
+]}
+
+# preset -> the files `moelab reproduce` makes from it: (kind, suffix or "img", --metric)
+REPRODUCE: dict[str, list[tuple[str, str, str | None]]] = {
+    "tms-classic": [("fpd-vs-sparsity", "img", None)],
+    "fig1-2": [("feature-norms", "img", None), ("gram", "img", None)],
+    "fig3": [("fpd-vs-sparsity", "img", None), ("loss-vs-sparsity", "img", None)],
+    "fig4": [("phase-diagram", "img", None)],
+    "fig5": [("routing-regions", "img", None), ("training-curves", "img", "router_grad_norm")],
+    "fig6-init": [("feature-norms", "img", None), ("gram", "img", None)],
+    "table1": [("usage-table", ".csv", None), ("usage-table", ".tex", None)],
+}

@@ -1,0 +1,81 @@
+"""The paper's Table 1 as CSV or LaTeX: per router init and number of monosemantic features
+per expert, how many experts, and their usage overall / when those features are active /
+when only those features are active."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+from .data import Source, as_rows, require
+
+HEADER = ("router init", "monosemantic features per expert", "experts", "of experts",
+          "mean usage (%)", "usage, feature(s) active (%)", "usage, only feature(s) active (%)")
+
+
+def table(source: Source) -> list[list]:
+    """Rows of HEADER; a usage is None where no expert has that many monosemantic features."""
+    rows = as_rows(source.client.read("usage_table", experiment_id=source.experiment_id))
+    require(bool(rows), f"experiment {source.experiment_id} has no MoE runs (n_experts > 1) "
+            "to make a usage table of (e.g. `moelab run table1 --quick`)")
+    totals: dict[str, int] = {}
+    for r in rows:
+        totals[r["router_init"]] = totals.get(r["router_init"], 0) + r["n_experts_with"]
+    out = []
+    for r in rows:
+        mono = r["n_monosemantic"] > 0  # usage given no monosemantic feature is undefined
+
+        def pct(v, defined=True):
+            return None if v is None or not defined else round(100 * v, 2)
+        out.append([r["router_init"], r["n_monosemantic"], r["n_experts_with"],
+                    totals[r["router_init"]], pct(r["usage"]),
+                    pct(r["usage_when_mono_active"], mono),
+                    pct(r["usage_when_only_mono_active"], mono)])
+    return out
+
+
+def to_csv(rows: list[list]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(HEADER)
+    w.writerows([["" if v is None else v for v in r] for r in rows])
+    return buf.getvalue()
+
+
+def _cell(v) -> str:
+    return "--" if v is None else (f"{v:.2f}" if isinstance(v, float) else str(v))
+
+
+def to_latex(rows: list[list], caption: str) -> str:
+    """A plain `tabular` (no packages needed), one block per router init like the paper's."""
+    lines = ["% written by `moelab export figure usage-table`", "\\begin{table}[t]",
+             "\\centering", f"\\caption{{{_tex(caption)}}}", "\\begin{tabular}{rrrrr}",
+             "\\hline"]
+    for init in dict.fromkeys(r[0] for r in rows):
+        block = [r for r in rows if r[0] == init]
+        total = block[0][3]
+        lines += [f"\\multicolumn{{5}}{{l}}{{\\textbf{{{_tex(init)} router initialisation}}}}"
+                  " \\\\",
+                  f"mono.\\ features & experts (of {total}) & mean usage (\\%) & "
+                  "usage, active (\\%) & usage, only active (\\%) \\\\", "\\hline"]
+        lines += [" & ".join(_cell(v) for v in (r[1], r[2], r[4], r[5], r[6])) + " \\\\"
+                  for r in block]
+        lines.append("\\hline")
+    lines += ["\\end{tabular}", "\\end{table}", ""]
+    return "\n".join(lines)
+
+
+def to_markdown(rows: list[list]) -> str:
+    head = ("router init", "mono. features", "experts", "mean usage %",
+            "usage, active %", "usage, only active %")
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(_cell(v) for v in (r[0], r[1], f"{r[2]} / {r[3]}", r[4], r[5],
+                                                    r[6])) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def _tex(text: str) -> str:
+    for a, b in (("\\", "\\textbackslash{}"), ("_", "\\_"), ("%", "\\%"), ("&", "\\&"),
+                 ("#", "\\#")):
+        text = text.replace(a, b)
+    return text
