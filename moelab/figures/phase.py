@@ -77,8 +77,9 @@ def draw(source: Source):
         ax.set_visible(False)
     for r, ps in enumerate(rows.values()):
         for c, p in enumerate(ps):
-            _panel(axes[r, c], p, first=c == 0, bottom=r == len(rows) - 1)
+            _panel(axes[r, c], p, first=c == 0)
     _key(axes[0, n_cols - 1], metric)
+    fig.supxlabel("last feature importance (relative to the others, which are 1)")
     note = seeds_note(source, source.rows("figure_runs"), lambda r: r["point"])
     fig.suptitle(f"Phase diagrams of the last feature — {source.title}; {note}\n"
                  f"4.X.e/E = setup X, expert e of E (stored as expert e − 1). Colour: norm y "
@@ -87,7 +88,7 @@ def draw(source: Source):
     return fig
 
 
-def _panel(ax, p: dict, first: bool, bottom: bool) -> None:
+def _panel(ax, p: dict, first: bool) -> None:
     ax.set_visible(True)
     rgb = phase_rgb(np.nan_to_num(p["x"]), np.nan_to_num(p["y"]))
     rgb[np.isnan(p["norm"])] = _hex_rgb(MISSING)
@@ -95,7 +96,6 @@ def _panel(ax, p: dict, first: bool, bottom: bool) -> None:
     ax.set_title(p["label"])
     _ticks(ax.set_xticks, ax.set_xticklabels, p["last_importance"])
     _ticks(ax.set_yticks, ax.set_yticklabels, p["sparsity"])
-    ax.set_xlabel("last feature importance" if bottom else "")
     ax.set_ylabel("feature sparsity S" if first else "")
 
 

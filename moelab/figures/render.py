@@ -71,8 +71,17 @@ def _write_whole(out: Path, write: Callable[[Path], object]) -> None:
     tmp = Path(name)
     try:
         write(tmp)
+        os.chmod(tmp, _file_mode(out))  # mkstemp's 0600 would hide the figure from others
         os.replace(tmp, out)
     except OSError as e:
         raise FigureError(f"cannot write {out}: {e.strerror or e}") from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def _file_mode(out: Path) -> int:
+    if out.exists():
+        return out.stat().st_mode & 0o777
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask

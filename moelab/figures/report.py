@@ -302,9 +302,9 @@ def _tms_classic(src: Source):
     rising = float(np.mean(np.diff(c["mean"]) > -0.05))  # tolerate seed noise
     return [("Elhage et al.: a dense model goes from ~m features (fpd ≈ 1) at density 1 to "
              f"superposition (fpd → n/m = {n / m:g}) as features get sparse.",
-             f"fpd at S = {c['sparsity'][0]:g}: {first:.3g}; at S = {c['sparsity'][-1]:g}: "
-             f"{last:.3g}; " + ", ".join(f"{s:g}: {v:.3g}" for s, v in
-                                         zip(c["sparsity"], c["mean"], strict=True)),
+             "Features per dimension by sparsity S: " + ", ".join(
+                 f"S = {s:.4g}: {v:.3g}" for s, v in zip(c["sparsity"], c["mean"], strict=True))
+             + f" (last / first = {last / first:.2f}).",
              _verdict(rising, "fpd rises (or holds) from one sparsity to the next")
              + (f"; starts at {first:.2f} ≈ 1" if abs(first - 1) < 0.15 else
                 f"; but starts at {first:.2f}, not ≈ 1"))]
