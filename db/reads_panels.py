@@ -215,3 +215,14 @@ def column_names(store: Store, view: str = "runs") -> list[str]:
         raise StoreError(f"{view!r} is not a view name")
     names, _ = run_read_query(store, f"SELECT * FROM {view} LIMIT 0")
     return names
+
+
+@register_read("phase_experiments")
+def phase_experiments(store: Store) -> list[int]:
+    """Experiments with at least one setup swept over sparsity × last-feature importance."""
+    _, rows = store.query(
+        "SELECT DISTINCT experiment_id FROM (SELECT experiment_id FROM runs WHERE chosen "
+        "GROUP BY experiment_id, n_features, d_hidden, n_experts "
+        "HAVING count(DISTINCT round(sparsity, 6)) > 1 "
+        "AND count(DISTINCT round(last_importance, 6)) > 1) ORDER BY experiment_id DESC")
+    return [int(r[0]) for r in rows]

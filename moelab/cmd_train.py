@@ -27,13 +27,16 @@ def run(args) -> int:
 
 
 def default_command(args) -> int:
-    """`moelab` with no command, until the TUI exists: a quick preset, stored and summarised."""
-    from moelab.engine.presets import build_config
-    from moelab.foreground import run_foreground
-    Console(stderr=True).print("[dim]moelab: running the tms-classic --quick demo "
-                               "(see `moelab --help` for everything else)[/]")
-    cfg = build_config("tms-classic", quick=True)
-    return run_foreground(cfg, db_path(args), "tms-classic", True, None)
+    """`moelab` with no command: the lab's TUI on the database, starting its service."""
+    from moelab.engine.service.client import connect  # lazily: the service is heavy
+    from moelab.tui.app import run_app
+    path = db_path(args)
+    client = connect(path, autostart=True)
+    try:
+        run_app(client, str(path))
+    finally:
+        client.close()
+    return 0
 
 
 def presets(args) -> int:

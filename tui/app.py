@@ -1,0 +1,179 @@
+"""The lab's Textual app: one client, six views, a live feed.
+
+The app talks to the lab only through a client object (engine.client.LabClient), given to
+it at construction, so tests run it on a seeded file with a DirectClient or a fake.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterable
+from pathlib import Path
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from .fetch import Fetched, Lab, fetch
+from .format import running_line
+from .live import ExperimentChanged, LiveFeed, ProgressTick
+from .messages import DataChanged, LabStatus
+from .screens.experts import ExpertsScreen
+from .screens.help import HelpScreen
+from .screens.new_experiment import NewExperimentScreen
+from .screens.phase import PhaseScreen
+from .screens.run_detail import RunDetailScreen
+from .screens.runs import RunsScreen
+from .screens.sql import SqlScreen
+
+LOSS_POINTS = 400  # live loss history kept per experiment (thinned when it grows past)
+
+SCREENS_BY_KEY = {
+    "1": ("runs", "Runs", "experiments and runs, filter, sort, cancel"),
+    "2": ("new", "New experiment", "pick a preset, edit, queue"),
+    "3": ("phase", "Phase diagram", "sparsity × last-feature importance, per expert"),
+    "4": ("detail", "Run detail", "Gram matrix, feature norms, loss, router"),
+    "5": ("experts", "Experts", "Table 1 and features per dimension"),
+    "6": ("sql", "SQL console", "read-only queries, export to CSV/Parquet"),
+}
+
+
+class MoelabApp(App):
+    CSS_PATH = "app.tcss"
+    TITLE = "moelab"
+    MODES = {"runs": RunsScreen, "new": NewExperimentScreen, "phase": PhaseScreen,
+             "experts": ExpertsScreen, "sql": SqlScreen}
+    BINDINGS = [
+        *[Binding(k, f"show('{mode}')", title, show=False)
+          for k, (mode, title, _) in SCREENS_BY_KEY.items()],
+        Binding("question_mark", "help", "help"),
+        Binding("f1", "help", "help", show=False),
+        Binding("f2", "screenshot", "SVG"),
+        Binding("f3", "export_figure", "figure"),
+    ]
+
+    def __init__(self, client, db_label: str = "", poll_seconds: float = 2.0,
+                 export_dir: str | os.PathLike | None = None):
+        super().__init__()
+        self.lab = Lab(client)
+        self.db_label = db_label
+        self.poll_seconds = poll_seconds
+        self.export_dir = Path(export_dir or os.environ.get("MOELAB_EXPORT_DIR") or ".")
+        self.status: dict = {}
+        self.running: dict | None = None
+        self.loss_history: dict[int, list[tuple[int, float]]] = {}
+        self.current_experiment: int | None = None
+        self.current_run: int | None = None
+        self.feed = LiveFeed(self, self.lab)
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def on_mount(self) -> None:
+        self.sub_title = self.db_label
+        self.switch_mode("runs")
+        self.feed.start()
+        self.poll_status()
+        self.set_interval(self.poll_seconds, self.poll_status)
+
+    def on_unmount(self) -> None:
+        self.feed.stop()
+        self.workers.cancel_all()
+
+    def poll_status(self) -> None:
+        fetch(self, "status", lambda: self.lab.call("status"))
+
+    def on_fetched(self, message: Fetched) -> None:
+        if message.key == "status" and message.value is not None:
+            self.status = message.value
+            if "running" in self.status:
+                self.running = self.status.get("running")
+            self._tell_screen()
+        elif message.key == "submitted":
+            from .screens.new_experiment import on_submitted
+            on_submitted(self, message)
+        elif message.key == "figure":
+            from .export import on_figure
+            on_figure(self, message)
+
+    def on_progress_tick(self, message: ProgressTick) -> None:
+        progress = self.feed.take_progress()
+        if progress is None:
+            return
+        self.running = {k: v for k, v in progress.items() if k != "type"}
+        exp, loss = progress.get("experiment_id"), progress.get("loss")
+        if exp is not None and loss is not None:
+            points = self.loss_history.setdefault(exp, [])
+            points.append((progress.get("work_done") or len(points), float(loss)))
+            if len(points) > LOSS_POINTS:
+                del points[::2]
+        self._tell_screen()
+
+    def on_experiment_changed(self, message: ExperimentChanged) -> None:
+        if message.status not in ("queued", "running"):
+            self.running = None
+        self.poll_status()
+        self.screen.post_message(DataChanged(message.experiment_id))
+
+    def _tell_screen(self) -> None:
+        self.sub_title = running_line(self.running) or self.db_label
+        self.screen.post_message(LabStatus({**self.status, "running": self.running}))
+
+    # -- navigation ------------------------------------------------------------------------
+    def action_show(self, mode: str) -> None:
+        if mode == "detail":
+            self.open_run(self.current_run)
+            return
+        # A run detail pushed on top of a view closes when the user moves on.
+        while isinstance(self.screen, RunDetailScreen):
+            self.pop_screen()
+        self.switch_mode(mode)
+
+    def open_run(self, run_id: int | None) -> None:
+        if run_id is None:
+            self.notify("no run chosen yet: pick one in Runs (Enter) or the phase diagram",
+                        severity="warning")
+            return
+        self.current_run = int(run_id)
+        if isinstance(self.screen, RunDetailScreen):
+            self.screen.show_run(int(run_id))
+        else:
+            self.push_screen(RunDetailScreen(int(run_id)))
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        for key, (mode, title, text) in SCREENS_BY_KEY.items():
+            yield SystemCommand(f"{title} ({key})", text,
+                                lambda mode=mode: self.action_show(mode))
+        yield SystemCommand("Help (?)", "every key of every view", self.action_help)
+        yield SystemCommand("Save screenshot (F2)", "this view as an SVG file",
+                            self.action_screenshot)
+        yield SystemCommand("Export figure (F3)", "this view as a figure file",
+                            self.action_export_figure)
+        yield SystemCommand("Quick start", "queue fig4 --quick (about a minute on a laptop)",
+                            self.quick_start)
+        yield from super().get_system_commands(screen)
+
+    # -- actions every view shares ---------------------------------------------------------
+    def quick_start(self) -> None:
+        from .screens.new_experiment import submit_preset
+        submit_preset(self, "fig4", quick=True)
+
+    def action_screenshot(self) -> None:
+        name = f"moelab-{self.current_mode or 'view'}-{time.strftime('%Y%m%d-%H%M%S')}.svg"
+        try:
+            path = self.save_screenshot(name, path=str(self.export_dir))
+        except OSError as err:
+            self.notify(f"cannot save the screenshot: {err}", severity="error")
+            return
+        self.notify(f"saved {path}")
+
+    def action_export_figure(self) -> None:
+        from .export import export_figure
+        export_figure(self)
+
+
+def run_app(client, db_label: str = "") -> None:
+    MoelabApp(client, db_label).run()

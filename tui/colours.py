@@ -1,0 +1,44 @@
+"""Colour scales of the lab's views, as pure functions returning '#rrggbb'."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+PURPLE = "#8e44ad"  # monosemantic feature (Elhage's colouring)
+GREEN = "#27ae60"  # feature in superposition
+CURSOR = "#00ff00"  # never produced by the scales below, so the cursor always shows
+
+
+def hex_rgb(r: float, g: float, b: float) -> str:
+    clamp = lambda v: max(0, min(255, round(v * 255)))  # noqa: E731
+    return f"#{clamp(r):02x}{clamp(g):02x}{clamp(b):02x}"
+
+
+def unit_scale(values: Sequence[float | None]) -> list[float | None]:
+    """Scale to [0, 1] over the values given (a constant grid maps to 0)."""
+    present = [v for v in values if v is not None]
+    if not present:
+        return [None for _ in values]
+    lo, hi = min(present), max(present)
+    span = hi - lo
+    return [None if v is None else ((v - lo) / span if span > 0 else 0.0) for v in values]
+
+
+def phase_colour(x: float, y: float) -> str:
+    """SPEC's phase-diagram colour from superposition x and norm y, both in [0, 1]:
+    white = not represented, blue = monosemantic, red = superposition."""
+    return hex_rgb(x * y + 1 - y, 1 - y, y * (1 - x) + 1 - y)
+
+
+def sequential(t: float) -> str:
+    """White (0) to dark blue (1), for one metric."""
+    t = max(0.0, min(1.0, t))
+    return hex_rgb(1 - 0.97 * t, 1 - 0.81 * t, 1 - 0.58 * t)
+
+
+def diverging(v: float, vmax: float) -> str:
+    """Blue for negative, white for 0, red for positive, saturating at |v| = vmax."""
+    t = 0.0 if vmax <= 0 else max(-1.0, min(1.0, v / vmax))
+    if t >= 0:
+        return hex_rgb(1, 1 - 0.85 * t, 1 - 0.85 * t)
+    return hex_rgb(1 + 0.85 * t, 1 + 0.85 * t, 1)

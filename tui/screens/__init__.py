@@ -1,0 +1,1 @@
+"""The lab's views, one per file."""

@@ -1,0 +1,162 @@
+"""Run detail: per expert the Gram heatmap, feature norms and biases, the loss curve and
+router statistics; [ and ] switch experts."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widgets import Footer, Header, Static
+from textual_plotext import PlotextPlot
+
+from ..colours import GREEN, PURPLE, diverging
+from ..fetch import Fetched, fetch
+from ..format import num
+from ..widgets.cell_grid import CellGrid
+from .base import LabScreen
+
+BAR_WIDTH = 12
+
+
+def gram_colours(gram: list[list[float]]) -> tuple[list[list[str]], float]:
+    vmax = max((abs(v) for row in gram for v in row if v is not None), default=0.0)
+    return [[diverging(v or 0.0, vmax) for v in row] for row in gram], vmax
+
+
+def norm_bars(features: list[dict]) -> Text:
+    """One line per feature: a bar of its norm, purple if monosemantic, green if not."""
+    text = Text()
+    top = max((f["norm"] or 0.0 for f in features), default=1.0) or 1.0
+    for f in features:
+        n = f["norm"] or 0.0
+        full = round(n / top * BAR_WIDTH)
+        colour = PURPLE if f.get("monosemantic") else GREEN
+        text.append(f"{f['feature']:>3} ")
+        text.append("█" * full, style=colour)
+        text.append(" " * (BAR_WIDTH - full))
+        text.append(f" {n:5.3f} b {num(f['bias'], 2):>6} sp {num(f['superposition'], 2)}\n")
+    return text
+
+
+def router_text(run: dict, experts: list[dict], metrics: dict) -> str:
+    lines = [f"[b]router[/b] ({run.get('router_init')}, gating {run.get('gating')}, "
+             f"lb α {num(run.get('lb_coef'))})",
+             "[dim]e  usage routed mono u|mono u|only[/]"]
+    for e in experts:
+        lines.append(f"{e['expert'] + 1:<2} {num(e.get('usage'), 2):>6} "
+                     f"{num(e.get('route_fraction'), 2):>6} {e.get('n_monosemantic')!s:>4} "
+                     f"{num(e.get('usage_when_mono_active'), 2):>6} "
+                     f"{num(e.get('usage_when_only_mono_active'), 2):>6}")
+    g = metrics.get("router_grad_norm") or []
+    if g:
+        last = g[-1][1]
+        lines.append(f"routing gradient norm: last {num(last, 3)}, max "
+                     f"{num(max((v or 0.0) for _, v in g), 3)}"
+                     + ("\n[yellow]zero: the router learns nothing from reconstruction[/]"
+                        if not any((v or 0.0) > 1e-12 for _, v in g) else ""))
+    return "\n".join(lines)
+
+
+class RunDetailScreen(LabScreen):
+    BINDINGS = [
+        Binding("right_square_bracket", "expert(1)", "next expert"),
+        Binding("left_square_bracket", "expert(-1)", "prev expert"),
+        Binding("escape", "app.pop_screen", "back"),
+    ]
+
+    def __init__(self, run_id: int):
+        super().__init__()
+        self.run_id = run_id
+        self.detail: dict | None = None
+        self.expert = 0
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("loading…", id="run-title")
+        with VerticalScroll(id="detail-body"):
+            with Horizontal(id="detail-top"):
+                with Vertical(id="gram-box"):
+                    yield CellGrid("Gram WᵀW", id="gram")
+                    yield Static("", id="gram-info")
+                yield Static("", id="norms")
+            with Horizontal(id="detail-bottom"):
+                yield PlotextPlot(id="loss-plot")
+                with Vertical(id="router-box"):
+                    yield Static("", id="router")
+                    yield PlotextPlot(id="grad-plot")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.show_run(self.run_id)
+
+    def show_run(self, run_id: int) -> None:
+        self.run_id = run_id
+        fetch(self, "detail", lambda: self.lab.read("run_detail", run_id=run_id))
+
+    def on_fetched(self, message: Fetched) -> None:
+        if message.error or message.value is None:
+            self.query_one("#run-title", Static).update(
+                f"[red]{message.error or f'no run {self.run_id}'}[/]")
+            return
+        self.detail = message.value
+        self.expert = min(self.expert, len(self.detail["experts"]) - 1)
+        self.draw_curves()
+        self.draw_expert()
+        self.query_one("#gram", CellGrid).focus()
+
+    def draw_expert(self) -> None:
+        d = self.detail
+        run, experts = d["run"], d["experts"]
+        e = experts[self.expert]
+        self.query_one("#run-title", Static).update(
+            f"[b]run {run['run_id']}[/b] · experiment {run['experiment_id']} · {run['kind']} "
+            f"n={run['n_features']} m={run['d_hidden']} E={run['n_experts']} k={run['k']} · "
+            f"S={num(run['sparsity'])} I_last={num(run['last_importance'])} · seed "
+            f"{run['seed']}{' (chosen)' if run['chosen'] else ''} · eval loss "
+            f"{num(run['eval_loss'])} · fpd {num(run['fpd'], 3)}\n"
+            f"[b]expert {self.expert + 1}/{len(experts)}[/b]  [dim](\\[ and ] switch experts; "
+            "arrows move over the Gram matrix)[/]")
+        colours, vmax = gram_colours(e["gram"])
+        n = len(colours)
+        ticks = [str(i) if i in (0, n - 1) else "" for i in range(n)]
+        self.query_one("#gram", CellGrid).set_data(colours, ticks, ["0", str(n - 1)],
+                                                   f"feature j (±{num(vmax, 3)})", "i")
+        self.query_one("#norms", Static).update(
+            Text.assemble(("feature norms ‖W_i‖ ", "bold"), ("monosemantic", PURPLE), " / ",
+                          ("superposition", GREEN), ", biases\n", norm_bars(e["features"])))
+        self.query_one("#router", Static).update(router_text(run, experts, d["metrics"]))
+        self._gram_info(*self.query_one("#gram", CellGrid).cursor)
+
+    def draw_curves(self) -> None:
+        metrics = self.detail["metrics"]
+        for plot_id, names, title in (("#loss-plot", ("loss", "rec_loss"), "training loss"),
+                                      ("#grad-plot", ("router_grad_norm",),
+                                       "routing gradient norm")):
+            plot = self.query_one(plot_id, PlotextPlot)
+            plt = plot.plt
+            plt.clear_data()
+            plt.clear_figure()
+            plt.title(title)
+            for name in names:
+                pts = [(s, v) for s, v in metrics.get(name, []) if v is not None]
+                if pts:
+                    plt.plot([s for s, _ in pts], [v for _, v in pts], label=name)
+            plot.refresh()
+
+    def _gram_info(self, col: int, row: int) -> None:
+        gram = self.detail["experts"][self.expert]["gram"] if self.detail else None
+        if gram and row < len(gram) and col < len(gram[row]):
+            self.query_one("#gram-info", Static).update(
+                f"G[{row},{col}] = W_{row}·W_{col} = {gram[row][col]:.4f}")
+
+    def on_cell_grid_moved(self, message: CellGrid.Moved) -> None:
+        self._gram_info(message.col, message.row)
+
+    def action_expert(self, delta: int) -> None:
+        if self.detail:
+            self.expert = (self.expert + delta) % len(self.detail["experts"])
+            self.draw_expert()
+
+    def figure_request(self):
+        return ("run", {"run_id": self.run_id, "expert": self.expert})

@@ -1,0 +1,278 @@
+"""Runs: experiments with live status and progress, and their runs under a SQL filter."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.suggester import SuggestFromList
+from textual.widgets import DataTable, Footer, Header, Input, Sparkline, Static
+
+from ..fetch import Fetched, fetch
+from ..format import bar, running_line
+from ..history import History
+from ..messages import DataChanged, LabStatus
+from ..widgets.virtual_table import VirtualTable
+from .base import LabScreen
+
+WELCOME = """[b]Welcome to moelab.[/b]
+
+This database has no experiments yet. Press [b reverse] space [/] to queue the paper's
+phase diagrams in their quick form ([i]fig4 --quick[/i]): 400 small models that train in about
+a minute, then press [b]3[/b] to see the phase diagram fill in.
+
+Or press [b]2[/b] to pick another preset, [b]?[/b] for every key, [b]ctrl+p[/b] for the commands."""
+
+EXPERIMENT_COLUMNS = ("id", "name", "status", "progress", "runs", "device", "created")
+
+
+class RunsScreen(LabScreen):
+    BINDINGS = [
+        Binding("slash", "focus_filter", "filter"),
+        Binding("c", "cancel", "cancel exp."),
+        Binding("a", "all_runs", "all runs"),
+        Binding("r", "reload", "reload"),
+        Binding("space", "quick_start", "quick start", show=False),
+        Binding("escape", "leave_filter", "table", show=False),
+    ]
+
+    def __init__(self):
+        super().__init__()
+        self.history = History("runs_filter")
+        self.where = ""
+        self.order_by = "run_id"
+        self.descending = False
+        self.scope: int | None = None  # show only this experiment's runs
+        self.experiments: list[dict] = []
+        self._history_at = -1
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(WELCOME, id="welcome")
+        with Vertical(id="runs-body"):
+            yield DataTable(id="experiments", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="live-line")
+            yield Sparkline([], id="live-loss")
+            yield Input(placeholder="filter runs: SQL over the runs view, e.g. "
+                        "n_experts = 3 and sparsity > 0.9   (Enter applies, ↑↓ recent)",
+                        id="filter", suggester=SuggestFromList(self.history.items()))
+            yield Static("", id="filter-error")
+            yield Static("", id="runs-caption")
+            yield VirtualTable(id="runs")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#experiments", DataTable)
+        for c in EXPERIMENT_COLUMNS:
+            table.add_column(c, key=c)
+        self.query_one("#welcome").display = False
+        table.focus()
+        self.reload()
+
+    def on_screen_resume(self) -> None:
+        self.reload()
+
+    # -- loading ---------------------------------------------------------------------------
+    def reload(self) -> None:
+        fetch(self, "experiments", lambda: self.lab.read("experiments_panel"))
+        self.load_runs()
+
+    def load_runs(self, where: str | None = None) -> None:
+        where = self.where if where is None else where
+        params = dict(where=self._condition(where), order_by=self.order_by,
+                      descending=self.descending, offset=0, limit=self.runs_table.page_size)
+        fetch(self, "runs", lambda: (where, self.lab.read("runs_page", **params)))
+
+    def _condition(self, where: str) -> str | None:
+        parts = [f"experiment_id = {self.scope}"] if self.scope is not None else []
+        if where.strip():
+            parts.append(f"({where}\n)")
+        return " AND ".join(parts) or None
+
+    @property
+    def runs_table(self) -> VirtualTable:
+        return self.query_one("#runs", VirtualTable)
+
+    def on_fetched(self, message: Fetched) -> None:
+        if message.key == "experiments":
+            if message.error:
+                self.notify(message.error, severity="error")
+            else:
+                self.show_experiments(message.value)
+        elif message.key == "runs":
+            error = self.query_one("#filter-error", Static)
+            if message.error:
+                # A bad filter says why and leaves the table as it was.
+                error.update(f"[red]✗ {message.error}[/]")
+                return
+            where, page = message.value
+            error.update("")
+            if where != self.where:
+                self.where = where
+                self.history.add(where)
+            t = self.runs_table
+            t.sort_column, t.sort_descending = self.order_by, self.descending
+            t.reset(page["columns"], page["total"], page["rows"])
+            self._caption(page["total"])
+        elif message.key.startswith("runs-page-"):
+            if message.value is not None:
+                page, rows = message.value
+                self.runs_table.set_page(page, rows)
+        elif message.key == "cancel":
+            sev = "error" if message.error else "information"
+            self.notify(message.error or str(message.value), severity=sev)
+            self.reload()
+
+    def _caption(self, total: int) -> None:
+        scope = f"experiment {self.scope} · " if self.scope is not None else ""
+        cond = f" where {self.where}" if self.where else ""
+        self.query_one("#runs-caption", Static).update(
+            f"[b]{total}[/b] runs · {scope}sorted by {self.order_by}"
+            f"{' desc' if self.descending else ''}{cond}   "
+            "[dim](Enter opens a run, s sorts by the cursor's column, a shows all runs)[/]")
+
+    def show_experiments(self, experiments: list[dict]) -> None:
+        self.experiments = experiments
+        empty = not experiments
+        self.query_one("#welcome").display = empty
+        self.query_one("#runs-body").display = not empty
+        table = self.query_one("#experiments", DataTable)
+        selected = self.selected_experiment()
+        table.clear()
+        running = self.app.running or {}
+        for e in experiments:
+            progress = e.get("progress")
+            if running.get("experiment_id") == e["experiment_id"] and running.get("work_total"):
+                progress = running["work_done"] / running["work_total"]
+            table.add_row(e["experiment_id"], e["name"], _status(e["status"]),
+                          bar(progress if e["status"] != "queued" else 0.0), e["n_runs"],
+                          e.get("device") or "", (e.get("created_at") or "")[:16],
+                          key=str(e["experiment_id"]))
+        if selected is not None and str(selected) in table.rows:
+            table.move_cursor(row=table.get_row_index(str(selected)))
+        if empty:
+            self.query_one("#welcome").focus()
+
+    def selected_experiment(self) -> int | None:
+        table = self.query_one("#experiments", DataTable)
+        if not table.row_count:
+            return None
+        key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key
+        return int(key.value)
+
+    # -- live ------------------------------------------------------------------------------
+    def on_lab_status(self, message: LabStatus) -> None:
+        running = message.status.get("running")
+        self.query_one("#live-line", Static).update(running_line(running) or
+                                                    _queue_line(message.status))
+        spark = self.query_one("#live-loss", Sparkline)
+        points = self.app.loss_history.get((running or {}).get("experiment_id"), [])
+        spark.display = bool(points)
+        spark.data = [loss for _, loss in points]
+        if running and self.experiments:
+            self._update_progress(running)
+
+    def _update_progress(self, running: dict) -> None:
+        table = self.query_one("#experiments", DataTable)
+        key = str(running.get("experiment_id"))
+        if key in table.rows and running.get("work_total"):
+            table.update_cell(key, "progress", bar(running["work_done"] /
+                                                   running["work_total"]))
+            table.update_cell(key, "status", _status("running"))
+
+    def on_data_changed(self, message: DataChanged) -> None:
+        self.reload()
+
+    # -- events ----------------------------------------------------------------------------
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        if event.input.id == "filter":
+            self._history_at = -1
+            self.load_runs(event.value)
+
+    def on_key(self, event) -> None:
+        filt = self.query_one("#filter", Input)
+        if self.focused is filt and event.key in ("up", "down"):
+            items = self.history.items()
+            if items:
+                step = 1 if event.key == "up" else -1
+                self._history_at = max(-1, min(len(items) - 1, self._history_at + step))
+                filt.value = items[self._history_at] if self._history_at >= 0 else ""
+                filt.cursor_position = len(filt.value)
+            event.stop()
+
+    def on_virtual_table_page_wanted(self, message: VirtualTable.PageWanted) -> None:
+        size = message.table.page_size
+        params = dict(where=self._condition(self.where), order_by=self.order_by,
+                      descending=self.descending, offset=message.page * size, limit=size)
+        page = message.page
+        fetch(self, f"runs-page-{page}",
+              lambda: (page, self.lab.read("runs_page", **params)["rows"]))
+
+    def on_virtual_table_sort_wanted(self, message: VirtualTable.SortWanted) -> None:
+        if message.column == self.order_by:
+            self.descending = not self.descending
+        else:
+            self.order_by, self.descending = message.column, False
+        self.load_runs()
+
+    def on_virtual_table_row_chosen(self, message: VirtualTable.RowChosen) -> None:
+        cols = message.table.columns
+        self.app.current_experiment = message.row[cols.index("experiment_id")]
+        self.app.open_run(message.row[cols.index("run_id")])
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.row_key is not None and event.row_key.value is not None:
+            self.app.current_experiment = int(event.row_key.value)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.scope = int(event.row_key.value)
+        self.load_runs()
+        self.runs_table.focus()
+
+    def action_all_runs(self) -> None:
+        self.scope = None
+        self.load_runs()
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#filter", Input).focus()
+
+    def action_leave_filter(self) -> None:
+        self.runs_table.focus()
+
+    def action_reload(self) -> None:
+        self.reload()
+
+    def action_quick_start(self) -> None:
+        if not self.experiments:
+            self.app.quick_start()
+
+    def action_cancel(self) -> None:
+        exp = self.selected_experiment()
+        if self.focused is self.runs_table and self.runs_table.cursor_value:
+            t = self.runs_table
+            exp = t.cursor_value[t.columns.index("experiment_id")]
+        if exp is None:
+            return
+        status = next((e["status"] for e in self.experiments if e["experiment_id"] == exp), None)
+        if status not in ("queued", "running"):
+            self.notify(f"experiment {exp} is {status}; only queued or running ones cancel",
+                        severity="warning")
+            return
+        fetch(self, "cancel", lambda: self.lab.call("cancel", exp))
+
+    def figure_request(self):
+        exp = self.selected_experiment()
+        return None if exp is None else ("experiment", {"experiment_id": exp})
+
+
+def _status(status: str) -> str:
+    colour = {"running": "yellow", "queued": "cyan", "done": "green", "failed": "red",
+              "cancelled": "magenta", "interrupted": "red"}.get(status, "white")
+    return f"[{colour}]{status}[/]"
+
+
+def _queue_line(status: dict) -> str:
+    queued = status.get("queued") or []
+    if status.get("service") is None and "service" in status:
+        return "[dim]no lab service: reading the file directly (training needs `moelab`)[/]"
+    return f"{len(queued)} queued" if queued else "idle"
