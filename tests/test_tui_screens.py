@@ -281,5 +281,13 @@ def test_help_palette_screenshot_and_figure_export(tmp_path):
         for title in ("Runs", "New experiment", "Phase diagram", "Run detail", "Experts",
                       "SQL console", "Help", "Quick start"):
             assert any(c.startswith(title) for c in commands), title
+        await pilot.press("3")
+        await until(pilot, lambda: isinstance(app.screen, PhaseScreen)
+                    and app.screen.experiment == 1)
+        await pilot.press("f3")
+        await until(pilot, lambda: list(tmp_path.glob("moelab-phase-diagram-1-*.png")),
+                    timeout=60)
     run_app_test(FakeClient(seeded_db()), body, export_dir=tmp_path)
     assert "<svg" in next(tmp_path.glob("*.svg")).read_text()[:500]
+    png = next(tmp_path.glob("*.png")).read_bytes()
+    assert png[:4] == b"\x89PNG" and len(png) > 1000

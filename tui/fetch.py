@@ -31,6 +31,9 @@ class Lab:
     def read(self, name: str, **params) -> Any:
         return self.call("read", name, **params)
 
+    def sql(self, query: str, limit: int | None = None):
+        return self.call("sql", query, limit)
+
     def events(self):
         # Streams hold their own connection; not under the lock, or they would block reads.
         return self.client.events()

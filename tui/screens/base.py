@@ -6,8 +6,8 @@ from textual.screen import Screen
 
 
 class LabScreen(Screen):
-    # The figure a view exports (see tui/export.py): (figure name, parameters) or None.
-    def figure_request(self) -> tuple[str, dict] | None:
+    # The figure a view exports (see tui/export.py): (kind, experiment_id, options) or None.
+    def figure_request(self) -> tuple[str, int, dict] | None:
         return None
 
     @property

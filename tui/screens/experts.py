@@ -127,4 +127,6 @@ class ExpertsScreen(LabScreen):
     def figure_request(self):
         if self.experiment is None:
             return None
-        return ("experts", {"experiment_id": self.experiment, "metric": self.metric})
+        if self.metric == "fpd":
+            return ("fpd-vs-sparsity", self.experiment, {})
+        return ("loss-vs-sparsity", self.experiment, {"metric": "eval_loss"})

@@ -177,6 +177,8 @@ class PhaseScreen(LabScreen):
         return self.slots.get(grid_id, {}).get((col, row))
 
     def on_cell_grid_moved(self, message: CellGrid.Moved) -> None:
+        if not message.grid.has_focus:  # repainting moves every grid's cursor
+            return
         cell = self.cell_at(message.grid.id, message.col, message.row)
         info = self.query_one("#cell-info", Static)
         if cell is None:
@@ -197,4 +199,5 @@ class PhaseScreen(LabScreen):
     def figure_request(self):
         if self.experiment is None:
             return None
-        return ("phase", {"experiment_id": self.experiment, "colouring": self.colouring})
+        metric = "superposition" if self.colouring == "paper" else "superposition_all"
+        return ("phase-diagram", self.experiment, {"metric": metric})

@@ -159,4 +159,6 @@ class RunDetailScreen(LabScreen):
             self.draw_expert()
 
     def figure_request(self):
-        return ("run", {"run_id": self.run_id, "expert": self.expert})
+        if self.detail is None:
+            return None
+        return ("gram", self.detail["run"]["experiment_id"], {"run_id": self.run_id})

@@ -261,8 +261,12 @@ class RunsScreen(LabScreen):
         fetch(self, "cancel", lambda: self.lab.call("cancel", exp))
 
     def figure_request(self):
+        from ..export import PRESET_FIGURE
         exp = self.selected_experiment()
-        return None if exp is None else ("experiment", {"experiment_id": exp})
+        preset = next((e.get("preset") for e in self.experiments
+                       if e["experiment_id"] == exp), None)
+        kind = PRESET_FIGURE.get(preset or "")
+        return None if exp is None or kind is None else (kind, exp, {})
 
 
 def _status(status: str) -> str:

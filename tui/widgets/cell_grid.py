@@ -96,7 +96,8 @@ class CellGrid(Widget, can_focus=True):
 
     def render(self) -> Text:
         lw = self._label_width()
-        text = Text(self.title + "\n", style="bold")
+        text = Text()
+        text.append(self.title + "\n", style="bold")
         col_c, row_c = self.cursor
         step = 1 if self.full else 2
         for top in range(0, self.n_rows, step):
