@@ -291,3 +291,14 @@ def test_help_palette_screenshot_and_figure_export(tmp_path):
     assert "<svg" in next(tmp_path.glob("*.svg")).read_text()[:500]
     png = next(tmp_path.glob("*.png")).read_bytes()
     assert png[:4] == b"\x89PNG" and len(png) > 1000
+
+
+def test_form_problems_keep_their_brackets():
+    # ConfigError messages quote TOML ("[lists]"); markup must not eat them.
+    async def body(app, pilot):
+        await pilot.press("2")
+        await until(pilot, lambda: isinstance(app.screen, NewExperimentScreen)
+                    and "train.steps" in app.screen.inputs)
+        app.screen.inputs["train.steps"].value = ""
+        await until(pilot, lambda: "[lists]" in text(app, "#problems"))
+    run_app_test(FakeClient(seeded_db()), body)

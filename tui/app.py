@@ -65,6 +65,7 @@ class MoelabApp(App):
         self.loss_history: dict[int, list[tuple[int, float]]] = {}
         self.current_experiment: int | None = None
         self.current_run: int | None = None
+        self._progress_at = float("-inf")
         self.feed = LiveFeed(self, self.lab)
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -85,7 +86,9 @@ class MoelabApp(App):
     def on_fetched(self, message: Fetched) -> None:
         if message.key == "status" and message.value is not None:
             self.status = message.value
-            if "running" in self.status:
+            # The event stream is fresher than a poll that may have started before it.
+            stream_quiet = time.monotonic() - self._progress_at > 2 * self.poll_seconds
+            if "running" in self.status and stream_quiet:
                 self.running = self.status.get("running")
             self._tell_screen()
         elif message.key == "submitted":
@@ -100,6 +103,7 @@ class MoelabApp(App):
         if progress is None:
             return
         self.running = {k: v for k, v in progress.items() if k != "type"}
+        self._progress_at = time.monotonic()
         exp, loss = progress.get("experiment_id"), progress.get("loss")
         if exp is not None and loss is not None:
             points = self.loss_history.setdefault(exp, [])

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from rich.markup import escape
 from textual.message import Message
 from textual.message_pump import MessagePump
 from textual.worker import get_current_worker
@@ -65,5 +66,6 @@ def fetch(node: MessagePump, key: str, fn: Callable[[], Any], exclusive: bool = 
 
 
 def _one_line(err: Exception) -> str:
+    """The error as one line of display text (escaped: messages quote [lists] and SQL)."""
     text = " ".join(str(err).split()) or type(err).__name__
-    return text if len(text) < 300 else text[:297] + "…"
+    return escape(text if len(text) < 300 else text[:297] + "…")

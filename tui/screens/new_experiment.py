@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -150,7 +151,7 @@ class NewExperimentScreen(LabScreen):
             models, model_steps = check(raw, name)
         except ConfigError as err:
             self.valid_raw = None
-            problems.update("\n".join(f"[red]✗ {p}[/]" for p in err.problems))
+            problems.update("\n".join(f"[red]✗ {escape(p)}[/]" for p in err.problems))
             summary.update("[red]fix the fields below to queue this experiment[/]")
             return
         self.valid_raw = raw

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -125,7 +126,7 @@ class RunsScreen(LabScreen):
 
     def _caption(self, total: int) -> None:
         scope = f"experiment {self.scope} · " if self.scope is not None else ""
-        cond = f" where {self.where}" if self.where else ""
+        cond = f" where {escape(self.where)}" if self.where else ""
         self.query_one("#runs-caption", Static).update(
             f"[b]{total}[/b] runs · {scope}sorted by {self.order_by}"
             f"{' desc' if self.descending else ''}{cond}   "
@@ -144,7 +145,7 @@ class RunsScreen(LabScreen):
             progress = e.get("progress")
             if running.get("experiment_id") == e["experiment_id"] and running.get("work_total"):
                 progress = running["work_done"] / running["work_total"]
-            table.add_row(e["experiment_id"], e["name"], _status(e["status"]),
+            table.add_row(e["experiment_id"], escape(e["name"]), _status(e["status"]),
                           bar(progress if e["status"] != "queued" else 0.0), e["n_runs"],
                           e.get("device") or "", (e.get("created_at") or "")[:16],
                           key=str(e["experiment_id"]))

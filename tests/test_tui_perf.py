@@ -1,0 +1,120 @@
+"""Measurements behind the TUI's performance claims (slow: builds a 10,000-run database).
+
+Prints the time to open each view and the longest stall of the UI thread (event-loop lag,
+which includes every frame's layout and rendering), and asserts the issue's bounds.
+Run: pytest -m slow tests/test_tui_perf.py -s
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+import pytest
+from test_tui_support import FakeClient, run_app_test, until
+
+from moelab.tui.screens.phase import PhaseScreen
+from moelab.tui.screens.run_detail import RunDetailScreen
+from moelab.tui.widgets.cell_grid import CellGrid
+from moelab.tui.widgets.virtual_table import VirtualTable
+
+pytestmark = pytest.mark.slow
+
+BIG = {
+    "model": {"kind": "moe", "k": 1, "n_features": 3, "d_hidden": 2},
+    "data": {"importance": "uniform"},
+    "train": {"steps": 20, "batch_size": 64, "seeds": 1, "eval_samples": 200,
+              "log_every": 5},
+    "sweep": {"data.sparsity": [round(0.025 + i * 0.95 / 49, 4) for i in range(50)],
+              "data.last_importance": [round(0.1 + i * 2.85 / 49, 4) for i in range(50)],
+              "variants": [{"model": {"kind": "dense"}}, {"model": {"n_experts": 2}},
+                           {"model": {"n_experts": 3}},
+                           {"model": {"n_experts": 2, "d_hidden": 1}}]},
+}
+
+
+def big_db(tmp: Path) -> Path:
+    """10,000 runs: four setups over a 50 × 50 sparsity × last-importance grid."""
+    from moelab.db import open_store
+    from moelab.engine.config import from_dict
+    from moelab.engine.experiment import run_experiment
+    path = tmp / "big.duckdb"
+    cfg = from_dict(BIG, name="big")
+    result = run_experiment(cfg, "cpu")
+    with open_store(path) as store:
+        exp = store.create_experiment("big", "fig4", cfg.to_json())
+        store.write_runs(exp, result.chunks)
+        store.set_experiment_status(exp, "done")
+    return path
+
+
+class LagMonitor:
+    """The UI thread's longest stall: how late a 5 ms timer fires on the app's loop."""
+
+    def __init__(self):
+        self.lags: list[float] = []
+        self._task = None
+
+    def start(self):
+        async def tick():
+            while True:
+                t0 = time.perf_counter()
+                await asyncio.sleep(0.005)
+                self.lags.append(time.perf_counter() - t0 - 0.005)
+        self._task = asyncio.get_running_loop().create_task(tick())
+
+    def stop(self):
+        self._task.cancel()
+
+    @property
+    def worst_ms(self) -> float:
+        return max(self.lags, default=0.0) * 1000
+
+
+def test_open_each_view_on_10k_runs(tmp_path):
+    # MOELAB_BIG_DB reuses a database built by big_db (building one takes minutes).
+    path = Path(os.environ.get("MOELAB_BIG_DB") or big_db(tmp_path))
+    times: dict[str, float] = {}
+    lag = LagMonitor()
+
+    async def body(app, pilot):
+        lag.start()
+
+        async def timed(name, keys, ready):
+            t0 = time.perf_counter()
+            if keys:
+                await pilot.press(*keys)
+            await until(pilot, ready, timeout=60)
+            await pilot.pause(0)
+            times[name] = time.perf_counter() - t0
+
+        runs = app.screen.query_one("#runs", VirtualTable)
+        await timed("runs", [], lambda: runs.total == 10_000)
+        app.screen.order_by = "eval_loss"
+        t0 = time.perf_counter()
+        app.screen.load_runs()
+        await until(pilot, lambda: runs.sort_column == "eval_loss")
+        times["runs sorted by eval_loss"] = time.perf_counter() - t0
+        await timed("phase diagram", ["3"], lambda: isinstance(app.screen, PhaseScreen)
+                    and len(app.screen.query(CellGrid)) == 8
+                    and app.screen.query(CellGrid).first().n_cols == 50)
+        await timed("run detail", ["enter"], lambda: isinstance(app.screen, RunDetailScreen)
+                    and app.screen.detail is not None)
+        await timed("experts", ["5"], lambda: app.screen.query("#table1")
+                    and app.screen.query_one("#table1").row_count > 0)
+        await timed("new experiment", ["2"], lambda: app.screen.query("#summary")
+                    and "models" in str(app.screen.query_one("#summary").render()))
+        await pilot.press("6")
+        await until(pilot, lambda: app.screen.query("#query"))
+        app.screen.query_one("#query").value = "SELECT * FROM features"
+        await timed("sql: 90,000 feature rows", ["enter"],
+                    lambda: app.screen.query_one("#result", VirtualTable).total == 90_000)
+        lag.stop()
+
+    run_app_test(FakeClient(path), body, size=(120, 40))
+    for name, seconds in times.items():
+        print(f"open {name}: {seconds * 1000:.0f} ms")
+    print(f"worst UI-thread stall: {lag.worst_ms:.0f} ms over {len(lag.lags)} ticks")
+    assert all(seconds < 5 for seconds in times.values())
