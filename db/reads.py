@@ -77,4 +77,4 @@ def runs_table(store: Store, columns: str = "*", where: str | None = None,
 
 
 # Reads of other modules register themselves on import.
-from . import reads_figures, reads_panels  # noqa: E402,F401
+from . import reads_figures, reads_panels, reads_service  # noqa: E402,F401

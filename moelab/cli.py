@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "moelab.cmd_data",  # runs, sql, export data
     "moelab.cmd_bench",  # bench
     "moelab.cmd_figures",  # export figure, reproduce
+    "moelab.cmd_service",  # queue, status, cancel, engine start|stop|status
 )
 
 
@@ -63,6 +64,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def is_user_error(e: Exception) -> bool:
+    from moelab.engine.client import ClientError  # first: it imports neither duckdb nor torch
+    if isinstance(e, (UsageError, ClientError)):
+        return True
     from moelab.db import StoreError
     from moelab.engine.config import ConfigError
     from moelab.engine.device import DeviceError

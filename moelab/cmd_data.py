@@ -1,14 +1,18 @@
-"""`moelab runs`, `moelab sql`, `moelab export data`: read-only views of the store."""
+"""`moelab runs`, `moelab sql`, `moelab export data`: read-only views of the store.
+
+They ask the lab service when one holds the file (so they work while a sweep trains), and
+read the file directly otherwise; neither starts a service.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from rich.console import Console
-
-from moelab.cli import Parser, add_db, db_path
+from moelab.cli import Parser, add_db
+from moelab.cmd_service import db_path
 from moelab.errors import UsageError
-from moelab.output import FORMATS, print_rows
+
+FORMATS = ("table", "csv", "json")  # moelab.output's; imported lazily (rich is slow to load)
 
 RUN_COLUMNS = ("run_id, experiment_id, kind, n_features, d_hidden, n_experts, k, sparsity, "
                "last_importance, seed, chosen, eval_loss, fpd, capacity")
@@ -39,31 +43,38 @@ def register(sub, groups) -> None:
     ed.set_defaults(func=export_data)
 
 
+def _client(args):
+    from moelab.engine.service.client import connect
+    return connect(db_path(args), autostart=False)
+
+
+def print_rows(cols, rows, fmt) -> None:
+    from moelab.output import print_rows as show
+    show(cols, rows, fmt)
+
+
 def runs(args) -> int:
-    from moelab.db import open_read_only, run_read_query
     if args.limit < 1:
         raise UsageError("--limit must be at least 1")
     where = f" WHERE {args.where}" if args.where else ""
     query = f"SELECT {RUN_COLUMNS} FROM runs{where} ORDER BY run_id"
-    with open_read_only(db_path(args)) as store:
-        cols, rows = run_read_query(store, query, limit=args.limit)
+    with _client(args) as client:
+        cols, rows = client.sql(query, limit=args.limit)
     print_rows(cols, rows, args.format)
     return 0
 
 
 def sql(args) -> int:
-    from moelab.db import open_read_only, run_read_query
-    with open_read_only(db_path(args)) as store:
-        cols, rows = run_read_query(store, args.query)
+    with _client(args) as client:
+        cols, rows = client.sql(args.query)
     print_rows(cols, rows, args.format)
     return 0
 
 
 def export_data(args) -> int:
-    from moelab.db import export_data as export
-    from moelab.db import open_read_only
-    out = Path(args.out)
-    with open_read_only(db_path(args)) as store:
-        n = export(store, args.source, out)
+    out = Path(args.out).expanduser().absolute()  # the service may run in another directory
+    with _client(args) as client:
+        n = client.read("export_query", query=args.source, out=str(out))
+    from rich.console import Console
     Console(stderr=True).print(f"wrote {n} rows to {out}")
     return 0

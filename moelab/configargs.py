@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-from moelab.engine.config import Config, load_toml
-from moelab.engine.presets import build_config
 from moelab.errors import UsageError
+
+if TYPE_CHECKING:
+    from moelab.engine.config import Config
 
 
 def add_config_args(p: argparse.ArgumentParser) -> None:
@@ -21,11 +23,25 @@ def add_config_args(p: argparse.ArgumentParser) -> None:
 
 
 def config_from_args(args) -> Config:
+    return raw_config_from_args(args)[1]
+
+
+def raw_config_from_args(args) -> tuple[dict, Config]:
+    """The TOML-shaped dict with --set/--sweep applied (what the lab service takes), and
+    its validated Config."""
+    # imported only when a command builds a config (presets pulls in numpy), so `--help`,
+    # `status` and `sql` start fast
+    from moelab.engine.config import load_toml, with_overrides
+    from moelab.engine.presets import build_config, get
     if (args.preset is None) == (args.config is None):
         raise UsageError("give a preset name or --config FILE (one of them); "
                          "`moelab presets` lists the presets")
     if args.config is not None:
         if args.quick:
             raise UsageError("--quick applies to presets; shrink a config with --set instead")
-        return build_config(raw=load_toml(args.config), sets=args.sets, sweeps=args.sweeps)
-    return build_config(args.preset, quick=args.quick, sets=args.sets, sweeps=args.sweeps)
+        base = load_toml(args.config)
+        cfg = build_config(raw=base, sets=args.sets, sweeps=args.sweeps)
+    else:
+        base = get(args.preset).raw(args.quick)
+        cfg = build_config(args.preset, quick=args.quick, sets=args.sets, sweeps=args.sweeps)
+    return with_overrides(base, args.sets, args.sweeps), cfg

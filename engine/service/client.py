@@ -1,0 +1,216 @@
+"""The lab service's client: LabClient over the service's Unix socket.
+
+Imports only the standard library and engine.client, so `moelab status` and `moelab sql`
+start fast (no torch, no duckdb). `connect()` is what the CLI and the TUI call.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from ..client import ClientError, LabClient
+from .paths import ServicePaths
+from .protocol import decode, encode
+
+CONNECT_TIMEOUT = 5.0
+REPLY_TIMEOUT = 600.0  # a long SQL query may take a while; a hung service should not hang us
+
+
+class ServiceUnavailable(ClientError):
+    """No service answers on this database's socket."""
+
+
+class ServiceClient:
+    """One request connection (thread-safe, one request at a time) plus one connection per
+    events() stream."""
+
+    def __init__(self, db_path: str | os.PathLike):
+        self.paths = ServicePaths.of(db_path)
+        self._lock = threading.Lock()
+        self._conn: tuple[socket.socket, Any] | None = None
+        self._streams: set[socket.socket] = set()
+        self._closed = False
+        with self._lock:
+            self._conn = self._open()  # fail now, not at the first request
+
+    # -- LabClient ---------------------------------------------------------------------------
+    def sql(self, query: str, limit: int | None = None) -> tuple[list[str], list[list]]:
+        out = self.request("sql", query=query, limit=limit)
+        return out["columns"], out["rows"]
+
+    def read(self, name: str, **params) -> Any:
+        return self.request("read", name=name, params=params)
+
+    def status(self) -> dict:
+        return self.request("status")
+
+    def submit(self, config: dict | None, preset: str | None = None, quick: bool = False,
+               name: str | None = None) -> int:
+        return int(self.request("submit", config=config, preset=preset, quick=quick,
+                                name=name))
+
+    def cancel(self, experiment_id: int) -> str:
+        return self.request("cancel", experiment_id=experiment_id)
+
+    def events(self) -> Iterator[dict]:
+        """Progress and status events until close(). Subscribed when this returns, so an
+        experiment submitted afterwards cannot slip by unseen."""
+        sock = self._open_socket()
+        try:
+            sock.settimeout(CONNECT_TIMEOUT)
+            sock.sendall(encode({"op": "events", "args": {}}))
+            rfile = sock.makefile("rb")
+            reply = rfile.readline()
+            if not reply or not decode(reply).get("ok"):
+                raise ClientError("the lab service refused the event stream")
+            sock.settimeout(None)
+        except (OSError, ValueError) as err:
+            sock.close()
+            raise ServiceUnavailable(f"lost the lab service: {err}") from None
+        with self._lock:
+            if self._closed:
+                sock.close()
+                return iter(())
+            self._streams.add(sock)
+        return self._stream(sock, rfile)
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            streams, self._streams = list(self._streams), set()
+            conn, self._conn = self._conn, None
+        for sock in streams + ([conn[0]] if conn else []):
+            try:  # shutdown wakes a thread blocked reading this socket
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            sock.close()
+
+    def __enter__(self) -> ServiceClient:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- the wire ----------------------------------------------------------------------------
+    def request(self, op: str, **args) -> Any:
+        with self._lock:
+            if self._closed:
+                raise ClientError("this lab client is closed")
+            reused = self._conn is not None
+            for attempt in (1, 2):
+                try:
+                    if self._conn is None:
+                        self._conn = self._open()
+                    sock, rfile = self._conn
+                    sock.settimeout(REPLY_TIMEOUT)
+                    sock.sendall(encode({"op": op, "args": args}))
+                    line = rfile.readline()
+                    if not line:
+                        raise ConnectionError("the service closed the connection")
+                    reply = decode(line)
+                    break
+                except (OSError, ValueError) as err:
+                    self._drop()
+                    # A kept connection may predate a service restart: retry once, afresh.
+                    if attempt == 2 or not reused or op == "stop":
+                        raise ServiceUnavailable(
+                            f"lost the lab service for {self.paths.db} ({err}); "
+                            "`moelab engine status` says whether it runs") from None
+        if not reply.get("ok"):
+            raise ClientError(reply.get("error") or "the lab service refused the request")
+        return reply.get("result")
+
+    def _stream(self, sock: socket.socket, rfile) -> Iterator[dict]:
+        try:
+            for line in rfile:
+                try:
+                    yield decode(line)
+                except ValueError:
+                    continue
+        except (OSError, ValueError):
+            return
+        finally:
+            with self._lock:
+                self._streams.discard(sock)
+            sock.close()
+
+    def _open(self) -> tuple[socket.socket, Any]:
+        sock = self._open_socket()
+        return sock, sock.makefile("rb")
+
+    def _open_socket(self) -> socket.socket:
+        path = self.paths.socket
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            raise ServiceUnavailable(f"no lab service runs for {self.paths.db}") from None
+        if st.st_uid != os.getuid():
+            raise ClientError(f"{path} belongs to another user; refusing to talk to it")
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(CONNECT_TIMEOUT)
+        try:
+            sock.connect(str(path))
+        except OSError as err:
+            sock.close()
+            raise ServiceUnavailable(f"no lab service answers on {path} ({err.strerror or err})"
+                                     ) from None
+        return sock
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            self._conn[0].close()
+            self._conn = None
+
+
+def service_running(db_path: str | os.PathLike) -> bool:
+    try:
+        with ServiceClient(db_path) as client:
+            client.request("ping")
+        return True
+    except ClientError:
+        return False
+
+
+def connect(db_path: str | os.PathLike, autostart: bool = True) -> LabClient:
+    """A client for db_path: the running service's; with autostart, a new service's; else a
+    DirectClient that reads the file itself (read-only)."""
+    try:
+        return _checked(ServiceClient(db_path))
+    except ServiceUnavailable:
+        pass
+    if autostart:
+        from .launch import AlreadyRunning, start_service
+        try:
+            start_service(db_path)
+        except AlreadyRunning:
+            pass  # another client started it a moment ago
+        return _wait_for(db_path)
+    from ..client import DirectClient
+    return DirectClient(Path(db_path))
+
+
+def _checked(client: ServiceClient) -> ServiceClient:
+    try:
+        client.request("ping")
+    except ClientError:
+        client.close()
+        raise
+    return client
+
+
+def _wait_for(db_path, timeout: float = 30.0) -> ServiceClient:
+    import time
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return _checked(ServiceClient(db_path))
+        except ServiceUnavailable:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)

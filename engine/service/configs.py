@@ -1,0 +1,58 @@
+"""Configs on their way through the queue: submitted as raw TOML-shaped dicts, stored as
+Config.to_json(), read back from the store when their turn comes (even after a restart)."""
+
+from __future__ import annotations
+
+import json
+
+from ..config import Config, ConfigError, from_dict
+
+
+def submitted_config(raw: dict | None, preset: str | None = None, quick: bool = False,
+                     name: str | None = None) -> Config:
+    """The validated Config of a submission, named like `moelab run` names it."""
+    from ..presets import get
+    from ..sweep import expand
+    if raw is None:
+        if preset is None:
+            raise ConfigError(["give a config or a preset name"])
+        raw = get(preset).raw(quick)
+    if not isinstance(raw, dict):
+        raise ConfigError(["the config must be a table of [model] [data] [train] [sweep]"])
+    raw = dict(raw)
+    stored_name = raw.pop("name", None)
+    if name is None:
+        if preset is not None:
+            name = preset + (" --quick" if quick else "")
+        else:
+            name = str(stored_name or "experiment")
+    cfg = from_dict(raw, name=str(name))
+    expand(cfg)  # every run of the sweep must be valid too; raises ConfigError
+    return cfg
+
+
+def raw_from_config(cfg: Config) -> dict:
+    """A raw dict that from_dict turns back into the same Config (sweep axes flattened)."""
+    d = cfg.to_dict()
+    sweep = d.pop("sweep")
+    d["sweep"] = {**sweep["axes"], "variants": sweep["variants"]}
+    return d
+
+
+def config_json(cfg: Config) -> str:
+    """The text stored in experiments.config. Not Config.to_json(): its sorted keys lose the
+    order of the sweep axes, and with it the order of the runs when the queue reruns it."""
+    return json.dumps(cfg.to_dict())
+
+
+def config_from_stored(text: str) -> Config:
+    """The Config an experiment row holds (config_json, or Config.to_json())."""
+    stored = json.loads(text)
+    return from_dict(raw_from_dict(stored), name=str(stored.get("name", "experiment")))
+
+
+def raw_from_dict(stored: dict) -> dict:
+    raw = {k: v for k, v in stored.items() if k not in ("sweep", "name")}
+    sweep = stored.get("sweep") or {}
+    raw["sweep"] = {**(sweep.get("axes") or {}), "variants": sweep.get("variants") or []}
+    return raw

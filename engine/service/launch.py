@@ -1,0 +1,110 @@
+"""Starting and stopping the service process from a client (stdlib only: clients stay fast).
+
+The service runs in a new session (setsid), with stdin from /dev/null and its output
+appended to `<db>.service.log`, so it has no controlling terminal and a closed terminal or
+a lost SSH session does not reach it. It reports "ready" or why it failed on a pipe.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import subprocess
+import sys
+import threading
+import time
+
+from ..client import ClientError
+from .paths import ServicePaths, pid_alive, read_info
+
+START_TIMEOUT = 60.0
+LOG_ROTATE_BYTES = 10 * 1024 * 1024
+
+
+class AlreadyRunning(ClientError):
+    """Another service holds this database."""
+
+
+def start_service(db_path, timeout: float = START_TIMEOUT) -> dict:
+    """Start a detached service for db_path; its info dict once it answers."""
+    paths = ServicePaths.of(db_path)
+    if not paths.db.parent.is_dir():
+        raise ClientError(f"database directory {paths.db.parent} does not exist; create it "
+                          "or pass another --db")
+    _rotate(paths)
+    read_end, write_end = os.pipe()
+    try:
+        with open(paths.log, "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "moelab.engine.service", str(paths.db),
+                 "--ready-fd", str(write_end)],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True, pass_fds=(write_end,), cwd=str(paths.db.parent))
+    finally:
+        os.close(write_end)
+    # Reap it if it ends while we live, so it never lingers as a zombie that looks alive.
+    threading.Thread(target=proc.wait, name="service-reaper", daemon=True).start()
+    line = _read_line(read_end, timeout)
+    if line.startswith("ready "):
+        return read_info(paths) or {"pid": proc.pid, "socket": str(paths.socket)}
+    if line.startswith("error "):
+        message = line[len("error "):]
+        if "already runs" in message:
+            raise AlreadyRunning(message)
+        raise ClientError(message)
+    if proc.poll() is None:
+        raise ClientError(f"the lab service (pid {proc.pid}) did not answer within "
+                          f"{timeout:.0f} s; see {paths.log}")
+    raise ClientError(f"the lab service exited at start (status {proc.returncode}); "
+                      f"see {paths.log}")
+
+
+def stop_service(db_path, timeout: float = 90.0) -> str:
+    """Ask the service to stop and wait until its process is gone; a line saying what
+    happened."""
+    from .client import ServiceClient, ServiceUnavailable
+    paths = ServicePaths.of(db_path)
+    try:
+        client = ServiceClient(paths.db)
+    except ServiceUnavailable:
+        return f"no lab service runs for {paths.db}"
+    try:
+        pid = client.request("ping")["pid"]
+        client.request("stop")
+    finally:
+        client.close()
+    deadline = time.monotonic() + timeout
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if pid_alive(pid):
+        raise ClientError(f"the lab service (pid {pid}) did not stop within {timeout:.0f} s; "
+                          f"see {paths.log}, or end it with `kill {pid}`")
+    return f"stopped the lab service for {paths.db} (pid {pid})"
+
+
+def _read_line(fd: int, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    data = b""
+    try:
+        while b"\n" not in data:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            readable, _, _ = select.select([fd], [], [], left)
+            if not readable:
+                break
+            chunk = os.read(fd, 4096)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        os.close(fd)
+    return data.decode(errors="replace").split("\n", 1)[0].strip()
+
+
+def _rotate(paths: ServicePaths) -> None:
+    try:
+        if paths.log.stat().st_size > LOG_ROTATE_BYTES:
+            os.replace(paths.log, f"{paths.log}.1")
+    except OSError:
+        pass

@@ -1,0 +1,156 @@
+"""The service process: take the lock, open the store, recover, listen, train, stop cleanly.
+
+Started detached by launch.py (`python -m moelab.engine.service DB --ready-fd N`); it tells
+its launcher "ready {info}" or "error MESSAGE" on that pipe, then lives until
+`moelab engine stop`, SIGTERM or SIGINT. SIGHUP is ignored: a closed terminal or a lost
+SSH session must not stop training.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import logging
+import os
+import re
+import signal
+import socket
+import sys
+import threading
+import time
+
+from .paths import ServicePaths, read_info
+
+log = logging.getLogger("moelab.service")
+
+OPEN_RETRY_SECONDS = 5.0  # a direct reader or a foreground run may hold the file briefly
+
+
+class StartError(Exception):
+    """Why this service cannot start; one line for the user."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m moelab.engine.service")
+    ap.add_argument("db")
+    ap.add_argument("--ready-fd", type=int)
+    args = ap.parse_args(argv)
+    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
+                        format="%(asctime)s %(process)d %(levelname)s %(message)s")
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    paths = ServicePaths.of(args.db)
+    try:
+        lock_fd, service, server = start(paths)
+    except Exception as err:
+        message = str(err) if isinstance(err, StartError) else f"{type(err).__name__}: {err}"
+        log.error("cannot start: %s", message)
+        _tell(args.ready_fd, "error " + " ".join(message.split()))
+        return 1
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    threading.Thread(target=server.serve_forever, name="server", daemon=True).start()
+    service.scheduler.start()
+    info = read_info(paths)
+    log.info("serving %s on %s", paths.db, paths.socket)
+    _tell(args.ready_fd, "ready " + json.dumps(info))
+    while not stop.is_set() and not service.stopping.is_set():
+        stop.wait(0.5)
+    shutdown(paths, lock_fd, service, server)
+    return 0
+
+
+def start(paths: ServicePaths):
+    from moelab.db import StoreError
+
+    from .core import LabService
+    from .server import LabServer
+
+    lock_fd = _take_lock(paths)
+    try:
+        store = _open_store(paths)
+    except StoreError as err:
+        os.close(lock_fd)
+        raise StartError(_lock_message(paths, str(err))) from None
+    service = LabService(store, paths)
+    service.recover()
+    if paths.socket.exists() or paths.socket.is_symlink():
+        paths.socket.unlink()  # we hold the lock, so whoever made it is gone
+    server = LabServer(str(paths.socket), service)
+    info = {"pid": os.getpid(), "socket": str(paths.socket), "db": str(paths.db),
+            "log": str(paths.log), "host": socket.gethostname(),
+            "started_at": dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat()}
+    data = json.dumps(info).encode()
+    os.ftruncate(lock_fd, 0)
+    os.pwrite(lock_fd, data, 0)
+    os.fsync(lock_fd)
+    return lock_fd, service, server
+
+
+def shutdown(paths: ServicePaths, lock_fd: int, service, server) -> None:
+    log.info("stopping")
+    service.stop()
+    service.scheduler.join(60.0)
+    server.shutdown()
+    server.server_close()
+    service.hub.close_all()
+    # Stop taking requests before the store closes under a handler thread.
+    with contextlib.suppress(OSError):
+        paths.socket.unlink()
+    with service.lock:
+        service.store.close()
+    with contextlib.suppress(OSError):
+        paths.info.unlink()
+    os.close(lock_fd)
+    log.info("stopped")
+
+
+def _take_lock(paths: ServicePaths) -> int:
+    """One service per database file: an flock on <db>.service.json, held for life (the
+    kernel drops it when the process dies, even by kill -9, so it is never stale)."""
+    fd = os.open(paths.info, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        info = read_info(paths) or {}
+        raise StartError(f"a lab service already runs for {paths.db} (pid {info.get('pid', '?')},"
+                         f" socket {info.get('socket', paths.socket)}); use it, or stop it "
+                         "with `moelab engine stop`") from None
+    return fd
+
+
+def _open_store(paths: ServicePaths):
+    from moelab.db import StoreError, open_store
+    deadline = time.monotonic() + OPEN_RETRY_SECONDS
+    while True:
+        try:
+            return open_store(paths.db)
+        except StoreError as err:
+            if "locked" not in str(err) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _lock_message(paths: ServicePaths, text: str) -> str:
+    if "locked" not in text:
+        return text
+    holder = re.search(r"\(pid (\d+)(?:, ([^)]*))?\)", text)
+    who = f" (pid {holder[1]}{', ' + holder[2] if holder[2] else ''})" if holder else ""
+    return (f"{paths.db} is locked by another process{who} that is not a moelab service; "
+            "close it (a duckdb shell, a notebook) and start the service again")
+
+
+def _tell(fd: int | None, line: str) -> None:
+    if fd is None:
+        return
+    with contextlib.suppress(OSError):
+        os.write(fd, line.encode() + b"\n")
+        os.close(fd)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

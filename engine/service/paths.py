@@ -1,0 +1,102 @@
+"""The files a lab service keeps beside its database, and how clients find them.
+
+For `/data/lab.duckdb`:
+  /data/lab.duckdb.sock          the API socket (mode 0600)
+  /data/lab.duckdb.service.json  pid, socket, log; locked (flock) while the service lives
+  /data/lab.duckdb.service.log   the service's log
+  /data/lab.duckdb.exp7.result   a finished experiment on its way from the worker to the store
+
+A Unix socket path must fit in sun_path (108 bytes on Linux, 104 on macOS). When
+`<db>.sock` is longer, the socket goes to a private directory instead ($XDG_RUNTIME_DIR, else
+/tmp/moelab-<uid>, mode 0700) under a name hashed from the database path, so a client
+computes the same place without asking anyone.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+_SUN_PATH_MAX = 100  # below both platforms' limits, with room for the NUL
+
+
+@dataclass(frozen=True)
+class ServicePaths:
+    db: Path
+    socket: Path
+    info: Path
+    log: Path
+
+    @classmethod
+    def of(cls, db: str | os.PathLike) -> ServicePaths:
+        db = Path(db).expanduser().absolute()
+        return cls(db=db, socket=socket_path(db), info=Path(f"{db}.service.json"),
+                   log=Path(f"{db}.service.log"))
+
+    def result_file(self, experiment_id: int) -> Path:
+        return Path(f"{self.db}.exp{int(experiment_id)}.result")
+
+    def stale_results(self) -> list[Path]:
+        return sorted(self.db.parent.glob(f"{self.db.name}.exp*.result*"))
+
+
+def resolve_db(arg: str | os.PathLike | None) -> Path:
+    """The database path as moelab.db.resolve_db_path gives it (--db, $MOELAB_DB,
+    ./moelab.duckdb; absolute), without importing duckdb: the client path must start fast.
+    tests/test_service_unit.py checks the two agree."""
+    raw = arg if arg not in (None, "") else os.environ.get("MOELAB_DB") or "moelab.duckdb"
+    return Path(raw).expanduser().absolute()
+
+
+def socket_path(db: Path) -> Path:
+    beside = Path(f"{db}.sock")
+    if len(os.fsencode(str(beside))) <= _SUN_PATH_MAX:
+        return beside
+    import hashlib  # only for long paths; clients import this module on every command
+    digest = hashlib.sha256(os.fsencode(str(db))).hexdigest()[:20]
+    return private_dir() / f"{digest}.sock"
+
+
+def private_dir() -> Path:
+    """A directory only this user can enter, for sockets whose natural path is too long."""
+    import tempfile
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isdir(runtime) and _is_private(Path(runtime)):
+        base = Path(runtime) / "moelab"
+    else:
+        base = Path(tempfile.gettempdir()) / f"moelab-{os.getuid()}"
+    base.mkdir(mode=0o700, exist_ok=True)
+    if not _is_private(base):
+        raise OSError(f"{base} must belong to you with mode 0700 to hold the lab's socket; "
+                      "remove it or fix its mode")
+    if len(os.fsencode(str(base))) > _SUN_PATH_MAX - 26:
+        raise OSError(f"no short enough directory for the lab's socket (tried {base}); "
+                      "set TMPDIR to a short path")
+    return base
+
+
+def _is_private(path: Path) -> bool:
+    st = path.stat()
+    return st.st_uid == os.getuid() and not st.st_mode & (stat.S_IRWXG | stat.S_IRWXO)
+
+
+def read_info(paths: ServicePaths) -> dict | None:
+    """What the service wrote about itself, or None (absent, being written, or corrupt)."""
+    try:
+        info = json.loads(paths.info.read_text())
+    except (OSError, ValueError):
+        return None
+    return info if isinstance(info, dict) and isinstance(info.get("pid"), int) else None
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, belongs to someone else
+        return True
+    return True
