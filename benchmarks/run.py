@@ -1,0 +1,204 @@
+"""`moelab bench`: the engine's training throughput against the baseline, on this machine.
+
+For each workload, moelab's engine (`train_batch`) and the baseline (benchmarks/reference.py,
+the research code's recipe re-implemented) train the same models in alternating rounds; each
+round times a fixed number of steps after a warm-up. Reported: instance-steps per second for
+both (median over rounds), the ratio, and achieved GFLOP/s against this machine's fp32 matmul
+peak, measured in the same run.
+
+FLOPs counted are the model's useful work, the same for both sides: per sample, the router
+(2·E·n) and the routed experts' two matmuls (k · 2 · 2·m·n), times 3 for forward + backward.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from moelab.engine.config import from_dict
+from moelab.engine.data import density, importance
+from moelab.engine.model import init_instance
+from moelab.engine.sweep import RunSpec, expand
+from moelab.engine.train import Progress, train_batch
+
+from .reference import Reference
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    what: str
+    raw: dict  # a config (TOML-shaped); its sweep gives the instances
+
+    def runs(self, steps: int) -> list[RunSpec]:
+        raw = {**self.raw, "train": {**self.raw["train"], "steps": steps, "eval_samples": 512,
+                                     "log_every": 10**9}}
+        return expand(from_dict(raw))
+
+
+def _r(values) -> list[float]:
+    return [round(float(v), 4) for v in values]
+
+
+WORKLOADS = [
+    Workload("W1", "phase-diagram slice: MoE n=3 m=2 E=3 k=1 α=0.01, 400 inst, batch 512", {
+        "model": {"kind": "moe", "n_features": 3, "d_hidden": 2, "n_experts": 3, "k": 1},
+        "data": {"importance": "uniform"},
+        "train": {"batch_size": 512, "lb_coef": 0.01},
+        "sweep": {"data.sparsity": _r(np.linspace(0.025, 0.975, 20)),
+                  "data.last_importance": _r(np.linspace(0.1, 2.95, 20))}}),
+    Workload("W2", "dense n=20 m=5, I=0.7^i, 20 densities x 20 seeds = 400 inst, batch 1024", {
+        "model": {"kind": "dense", "n_features": 20, "d_hidden": 5},
+        "data": {"importance": {"decay": 0.7}},
+        "train": {"batch_size": 1024, "seeds": 20, "select": "all"},
+        "sweep": {"data.sparsity": _r(1 - np.geomspace(1.0, 0.01, 20))}}),
+    Workload("W3", "table1 shape: MoE n=100 m=10 E=10 k=1, density 0.1, 100 inst, batch 1024", {
+        "model": {"kind": "moe", "n_features": 100, "d_hidden": 10, "n_experts": 10, "k": 1},
+        "data": {"sparsity": 0.9, "importance": {"decay": 0.9, "permute": True}},
+        "train": {"batch_size": 1024, "seeds": 100, "select": "all"}}),
+]
+
+# (warm-up steps, timed steps) per round, and rounds, for engine / reference
+PLANS = {
+    True: {"W1": ((5, 60), (3, 15)), "W2": ((3, 30), (2, 6)), "W3": ((2, 8), (1, 2)),
+           "rounds": 2},
+    False: {"W1": ((20, 500), (5, 100)), "W2": ((10, 200), (3, 30)), "W3": ((5, 50), (1, 6)),
+            "rounds": 3},
+}
+
+
+def matmul_peak(size: int = 2048, reps: int = 5) -> float:
+    """fp32 GFLOP/s of one large square matmul (best of reps)."""
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    c = torch.empty(size, size)
+    torch.mm(a, b, out=c)
+    best = float("inf")
+    for _ in range(reps):
+        t = time.perf_counter()
+        torch.mm(a, b, out=c)
+        best = min(best, time.perf_counter() - t)
+    return 2 * size**3 / best / 1e9
+
+
+def flops_per_instance_step(r: RunSpec) -> float:
+    m = r.model
+    n, d, E, k = m.n_features, m.d_hidden, m.n_experts, m.k
+    router = 2 * E * n if E > 1 else 0
+    return 3.0 * r.train.batch_size * (router + k * 4 * d * n)
+
+
+def time_engine(runs: list[RunSpec], warm: int, timed: int) -> float:
+    """Instance-steps per second of train_batch over `timed` steps after `warm`."""
+    import dataclasses
+    steps = warm + timed
+    runs = [dataclasses.replace(r, train=dataclasses.replace(r.train, steps=steps))
+            for r in runs]
+    marks: dict[int, float] = {}
+
+    def on(p: Progress) -> None:
+        marks[p.step] = time.perf_counter()
+
+    train_batch(runs, "cpu", progress=on, progress_every=warm)
+    return timed * len(runs) / (marks[steps] - marks[warm])
+
+
+def make_reference(runs: list[RunSpec], seed: int = 0) -> Reference:
+    m, t = runs[0].model, runs[0].train
+    n = m.n_features
+    return Reference(
+        n, m.d_hidden, m.n_experts, m.k, m.gating,
+        [init_instance(r.model, r.seed) for r in runs],
+        np.stack([density(r.data, n) for r in runs]),
+        np.stack([importance(r.data, n, r.seed) for r in runs]),
+        np.array([r.train.lb_coef for r in runs]), t.batch_size, lr=t.lr,
+        weight_decay=t.weight_decay, reduction=t.feature_reduction, seed=seed)
+
+
+def time_reference(runs: list[RunSpec], warm: int, timed: int) -> float:
+    ref = make_reference(runs)
+    for _ in range(warm):
+        ref.step()
+    t = time.perf_counter()
+    for _ in range(timed):
+        ref.step()
+    return timed * len(runs) / (time.perf_counter() - t)
+
+
+@dataclass
+class Row:
+    name: str
+    n_inst: int
+    engine: float  # instance-steps / s
+    reference: float
+    gflops_engine: float
+    gflops_reference: float
+
+    @property
+    def ratio(self) -> float:
+        return self.engine / self.reference
+
+    def line(self, peak: float) -> str:
+        return (f"{self.name}  moelab {self.engine:10.0f} inst-steps/s   "
+                f"baseline {self.reference:9.0f} inst-steps/s   {self.ratio:.1f}x   "
+                f"{self.gflops_engine:.1f} GFLOP/s (baseline {self.gflops_reference:.1f}) "
+                f"of {peak:.0f} peak fp32")
+
+
+def bench(quick: bool, workloads=WORKLOADS, plans=None, out=print) -> tuple[float, list[Row]]:
+    plans = plans or PLANS[quick]
+    torch.manual_seed(0)
+    peak = matmul_peak()
+    out(f"fp32 matmul peak on this machine: {peak:.0f} GFLOP/s "
+        f"({torch.get_num_threads()} threads, torch {torch.__version__})")
+    out("baseline = the research code's recipe re-implemented (benchmarks/reference.py): "
+        "vmap(functional_call), dense experts, autograd, torch AdamW, fresh torch.rand")
+    rows = []
+    for w in workloads:
+        (ew, et), (rw, rt) = plans[w.name]
+        runs = w.runs(ew + et)
+        eng, ref = [], []
+        for _ in range(plans["rounds"]):
+            eng.append(time_engine(runs, ew, et))
+            ref.append(time_reference(runs, rw, rt))
+        e, r = statistics.median(eng), statistics.median(ref)
+        f = flops_per_instance_step(runs[0])
+        row = Row(w.name, len(runs), e, r, e * f / 1e9, r * f / 1e9)
+        rows.append(row)
+        out(row.line(peak))
+    return peak, rows
+
+
+def table(peak: float, rows: list[Row]) -> str:
+    head = ("| workload | instances | moelab inst-steps/s | baseline inst-steps/s | speed-up "
+            "| moelab GFLOP/s | baseline GFLOP/s | peak GFLOP/s |")
+    lines = [head, "|" + "---|" * 8]
+    for r in rows:
+        lines.append(f"| {r.name} | {r.n_inst} | {r.engine:.0f} | {r.reference:.0f} | "
+                     f"{r.ratio:.1f}x | {r.gflops_engine:.1f} | {r.gflops_reference:.1f} | "
+                     f"{peak:.0f} |")
+    return "\n".join(lines)
+
+
+def run_bench(quick: bool = False) -> int:
+    t = time.perf_counter()
+    peak, rows = bench(quick)
+    print()
+    print(table(peak, rows))
+    print(f"\n({'quick' if quick else 'full'} bench, {time.perf_counter() - t:.0f} s)")
+    return 0
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m moelab.benchmarks.run")
+    ap.add_argument("--quick", action="store_true")
+    return run_bench(ap.parse_args(argv).quick)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
