@@ -131,3 +131,21 @@ def test_client_path_imports_neither_torch_nor_duckdb():
 def test_cmd_data_formats_match_the_printer():
     from moelab import cmd_data, output
     assert cmd_data.FORMATS == output.FORMATS
+
+
+def test_eta_follows_the_recent_rate(monkeypatch):
+    from moelab.engine.service import scheduler
+    clock = [0.0]
+    monkeypatch.setattr(scheduler.time, "monotonic", lambda: clock[0])
+    job = scheduler.Job(1, "x", 4, "{}")
+    assert job.eta_seconds() is None
+
+    def report(t: float, work: int) -> None:
+        clock[0] = t
+        job.record({"work_done": work, "work_total": 10_000})
+    report(0.0, 0)
+    report(10.0, 5000)  # 500 per second
+    assert job.eta_seconds() == 10.0
+    for t in range(11, 101):  # then a batch of bigger models: 10 per second
+        report(float(t), 5000 + 10 * (t - 10))
+    assert job.eta_seconds() == pytest.approx((10_000 - 5900) / 10, rel=0.05)

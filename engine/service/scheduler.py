@@ -14,6 +14,7 @@ import queue
 import signal
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -25,6 +26,7 @@ log = logging.getLogger("moelab.service")
 CANCEL_GRACE = 20.0  # seconds a worker gets to stop at its next step before it is killed
 SAVE_PROGRESS_EVERY = 5.0  # seconds between progress writes to experiments.progress
 FOREGROUND_CHECK_EVERY = 10.0
+ETA_WINDOW = 30.0  # seconds of progress the ETA's rate is measured over
 
 
 @dataclass
@@ -38,7 +40,7 @@ class Job:
     cancel: object = None  # the worker's multiprocessing Event, once started
     pid: int | None = None
     started: float = field(default_factory=time.monotonic)
-    first: tuple[float, int] | None = None  # (time, work_done) of the first progress
+    samples: deque = field(default_factory=deque)  # (time, work_done) of recent progress
     progress: dict | None = None
     finished: threading.Event = field(default_factory=threading.Event)
 
@@ -61,13 +63,21 @@ class Job:
                 "elapsed_seconds": round(time.monotonic() - self.started, 1),
                 "worker_pid": self.pid, "stopping": self.stop_reason is not None}
 
+    def record(self, p: dict) -> None:
+        now = time.monotonic()
+        self.progress = p
+        self.samples.append((now, p["work_done"]))
+        while len(self.samples) > 2 and now - self.samples[1][0] > ETA_WINDOW:
+            self.samples.popleft()
+
     def eta_seconds(self) -> float | None:
-        # From the rate since the first progress report, so the worker's start-up
-        # (importing torch) does not count as training time.
+        # From the rate over the last ETA_WINDOW seconds of progress reports: the worker's
+        # start-up (importing torch) does not count, and batches of bigger models, which
+        # cost more per instance-step, soon set the pace.
         p = self.progress
-        if not p or self.first is None:
+        if not p or not self.samples:
             return None
-        t0, w0 = self.first
+        t0, w0 = self.samples[0]
         dt, dw = time.monotonic() - t0, p["work_done"] - w0
         if dt < 0.5 or dw <= 0:
             return None
@@ -155,9 +165,7 @@ class Scheduler(threading.Thread):
                 return msg
             p = msg[1]
             now = time.monotonic()
-            if job.first is None:
-                job.first = (now, p["work_done"])
-            job.progress = p
+            job.record(p)
             self.service.hub.publish({"type": "progress", **job.running()})
             if now - last_save > SAVE_PROGRESS_EVERY:
                 last_save = now
