@@ -199,7 +199,9 @@ class Config:
         return d
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), sort_keys=True, default=_plain)
+        # Unsorted: the order of sweep axes is the order of the runs, so a stored config
+        # rebuilt later (the service's queue) must keep it.
+        return json.dumps(self.to_dict(), default=_plain)
 
 
 SECTIONS = ("model", "data", "train")

@@ -69,16 +69,17 @@ def expand(cfg: Config) -> list[RunSpec]:
 
 
 def batches(runs: list[RunSpec], max_elements: int = 1 << 26) -> list[list[int]]:
-    """Indices of runs grouped by batch key, each group split so that one activation tensor
-    (inst × batch × experts × features) stays below max_elements."""
+    """Indices of runs grouped by batch key, each group split so that the largest activation
+    (inst × batch × max(features, experts × d_hidden)) stays below max_elements; the engine
+    computes only the routed experts, so no tensor is batch × experts × features."""
     groups: dict[tuple, list[int]] = {}
     for i, r in enumerate(runs):
         groups.setdefault(r.batch_key(), []).append(i)
     out = []
     for idx in groups.values():
         r = runs[idx[0]]
-        per_inst = r.train.batch_size * r.model.n_experts * max(r.model.n_features,
-                                                                 r.model.d_hidden)
+        m = r.model
+        per_inst = r.train.batch_size * max(m.n_features, m.n_experts * m.d_hidden)
         cap = max(1, max_elements // per_inst)
         out += [idx[i:i + cap] for i in range(0, len(idx), cap)]
     return out

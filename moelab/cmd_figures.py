@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.console import Console
-
 from moelab.cli import add_db, db_path
 
 
@@ -59,6 +57,7 @@ def export_figure(args) -> int:
                      metric=args.metric, run_id=args.run, dpi=args.dpi)
     finally:
         client.close()
+    from rich.console import Console
     Console(stderr=True).print(f"wrote {out}")
     return 0
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from rich.console import Console
-
 from moelab.cli import add_db, db_path
 
 
@@ -49,5 +47,6 @@ def presets(args) -> int:
     for name, p in P.PRESETS.items():
         full, quick = P.sizes(name)
         table.add_row(name, str(full), str(quick), p.summary)
+    from rich.console import Console
     Console().print(table)
     return 0

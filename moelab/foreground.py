@@ -106,9 +106,22 @@ def _follow(events, eid: int, name: str, n_models: int, console: Console) -> str
 
 def run_here(cfg: Config, db_path, preset: str | None, quick: bool, device: str | None,
              console: Console) -> int:
+    try:
+        exp_id, result, store_seconds = train_and_store(cfg, db_path, preset, quick, device,
+                                                        console)
+    except KeyboardInterrupt:
+        console.print("[yellow]cancelled; nothing of the experiment was stored")
+        return 130
+    _summary(exp_id, result, store_seconds)
+    return 0
+
+
+def train_and_store(cfg: Config, db_path, preset: str | None, quick: bool,
+                    device: str | None, console: Console):
+    """Train in this process with a progress bar and store; (experiment_id, result, seconds
+    to store). A failure or Ctrl-C is recorded on the experiment, then re-raised."""
     from moelab.db import open_store
     from moelab.engine.device import resolve_device
-    from moelab.engine.service.configs import config_json
     from moelab.engine.service.owners import foreground_mark
     from moelab.engine.sweep import expand
     dev = resolve_device(device or cfg.train.device)
@@ -117,22 +130,20 @@ def run_here(cfg: Config, db_path, preset: str | None, quick: bool, device: str 
     # readers can open the file while training runs. The mark tells a service that starts
     # meanwhile that this process trains it.
     with open_store(db_path) as store:
-        exp_id = store.create_experiment(cfg.name, preset, config_json(cfg), status="running",
+        exp_id = store.create_experiment(cfg.name, preset, cfg.to_json(), status="running",
                                          quick=quick)
         store.set_experiment_status(exp_id, "running", message=foreground_mark(), device=dev)
     try:
         result = _train_with_bar(cfg, dev, n_models, console)
     except KeyboardInterrupt:
         _end(db_path, exp_id, "cancelled", "interrupted with Ctrl-C")
-        console.print(f"[yellow]experiment {exp_id} cancelled; nothing of it was stored")
-        return 130
+        raise
     except Exception as e:
         _end(db_path, exp_id, "failed", f"{type(e).__name__}: {e}")
         raise
     t0 = time.perf_counter()
     _store(db_path, exp_id, result)
-    _summary(exp_id, result, time.perf_counter() - t0)
-    return 0
+    return exp_id, result, time.perf_counter() - t0
 
 
 def _store(db_path, exp_id: int, result) -> None:

@@ -14,7 +14,6 @@ from moelab.engine.config import ConfigError, with_overrides
 from moelab.engine.presets import PRESETS, build_config, get
 from moelab.engine.service.configs import (
     config_from_stored,
-    config_json,
     raw_from_config,
     submitted_config,
 )
@@ -29,7 +28,7 @@ from moelab.engine.service.scheduler import died_message
 def test_stored_config_comes_back_identical(name):
     for quick in (False, True):
         cfg = build_config(name, quick=quick)
-        assert config_from_stored(config_json(cfg)) == cfg
+        assert config_from_stored(cfg.to_json()) == cfg
         assert submitted_config(raw_from_config(cfg), name=cfg.name) == cfg
 
 

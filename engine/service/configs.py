@@ -39,14 +39,8 @@ def raw_from_config(cfg: Config) -> dict:
     return d
 
 
-def config_json(cfg: Config) -> str:
-    """The text stored in experiments.config. Not Config.to_json(): its sorted keys lose the
-    order of the sweep axes, and with it the order of the runs when the queue reruns it."""
-    return json.dumps(cfg.to_dict())
-
-
 def config_from_stored(text: str) -> Config:
-    """The Config an experiment row holds (config_json, or Config.to_json())."""
+    """The Config an experiment row holds (Config.to_json())."""
     stored = json.loads(text)
     return from_dict(raw_from_dict(stored), name=str(stored.get("name", "experiment")))
 

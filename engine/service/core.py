@@ -21,7 +21,7 @@ from moelab.db import reads_service as queue_reads
 
 from ..client import ClientError
 from ..config import ConfigError
-from .configs import config_from_stored, config_json, submitted_config
+from .configs import config_from_stored, submitted_config
 from .events import EventHub
 from .owners import foreground_alive, foreground_owner
 from .paths import ServicePaths
@@ -114,7 +114,7 @@ class LabService:
                name: str | None = None) -> int:
         cfg = submitted_config(config, preset, bool(quick), name)
         with self.lock:
-            eid = self.store.create_experiment(cfg.name, preset, config_json(cfg),
+            eid = self.store.create_experiment(cfg.name, preset, cfg.to_json(),
                                                status="queued", quick=bool(quick))
         log.info("queued experiment %s (%s)", eid, cfg.name)
         self.publish_status(eid, "queued")

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -149,47 +148,17 @@ def _train_on_service(client, todo: list[str], quick: bool, sets: list[str], out
 
 def _train_here(db_path: Path, preset: str, cfg, quick: bool, o: Outcome,
                 console: Console) -> None:
-    from moelab.db import open_store
-    from moelab.engine.experiment import run_experiment
+    from moelab.foreground import train_and_store
     t0 = time.perf_counter()
-    with open_store(db_path) as store:
-        o.experiment_id = store.create_experiment(cfg.name, preset, cfg.to_json(),
-                                                  status="running", quick=quick)
     try:
-        result = run_experiment(cfg, progress=_progress_printer(preset, console))
-    except KeyboardInterrupt:
-        _finish(db_path, o.experiment_id, "cancelled", "interrupted with Ctrl-C")
-        raise
+        o.experiment_id, result, _ = train_and_store(cfg, db_path, preset, quick, None, console)
     except Exception as e:  # the other presets still get their figures; the report says why
-        _finish(db_path, o.experiment_id, "failed", f"{type(e).__name__}: {e}")
         o.status, o.message = "failed", f"{type(e).__name__}: {e}"
         console.print(f"[red]{preset}: failed: {o.message}")
         return
-    with open_store(db_path) as store:
-        store.set_experiment_status(o.experiment_id, "running", device=result.device)
-        store.write_runs(o.experiment_id, result.chunks)
-        store.set_experiment_status(o.experiment_id, "done", progress=1.0)
     o.status, o.seconds = "done", time.perf_counter() - t0
     console.print(f"{preset}: experiment {o.experiment_id}, {len(result.runs)} runs trained in "
                   f"{o.seconds:.1f} s on {result.device}")
-
-
-def _finish(db_path: Path, experiment_id: int, status: str, message: str) -> None:
-    from moelab.db import open_store
-    with open_store(db_path) as store:
-        store.set_experiment_status(experiment_id, status, message=message)
-
-
-def _progress_printer(preset: str, console: Console) -> Callable:
-    last = [0.0]
-
-    def show(p) -> None:  # a line every 10 s: enough to see it move, quiet in logs
-        now = time.perf_counter()
-        if now - last[0] >= 10 or p.work_done >= p.work_total:
-            last[0] = now
-            console.print(f"[dim]{preset}: {100 * p.work_done / max(p.work_total, 1):.0f}% "
-                          f"(batch {p.batch}/{p.n_batches}, step {p.step}/{p.steps})")
-    return show
 
 
 def _write_figures(client, o: Outcome, out: Path, fmt: str, console: Console) -> None:
