@@ -49,6 +49,12 @@ def plain(value: Any) -> Any:
     return value
 
 
+def nan_as_null(column: str) -> str:
+    """SQL for a column with NaN as NULL: per-expert usages given monosemantic features are
+    NaN for an expert that has none, and averages must skip them."""
+    return f"CASE WHEN isnan({column}) THEN NULL ELSE {column} END"
+
+
 def rows_as_dicts(names: list[str], rows: list) -> list[dict]:
     return [{n: plain(v) for n, v in zip(names, r, strict=True)} for r in rows]
 

@@ -6,7 +6,7 @@ them as JSON and the figures can plot them without knowing any SQL.
 
 from __future__ import annotations
 
-from .reads import plain, register_read
+from .reads import nan_as_null, plain, register_read
 from .store import Store
 
 # What identifies a model setup inside an experiment (a sweep variant, a router init).
@@ -113,11 +113,6 @@ def figure_metric_names(store: Store, experiment_id: int) -> list[str]:
     return [r[0] for r in rows]
 
 
-def _nan_free(column: str) -> str:
-    # Usage given an expert's monosemantic features is NaN when it has none: skip it.
-    return f"avg(CASE WHEN isnan({column}) THEN NULL ELSE {column} END)"
-
-
 @register_read("usage_table")
 def usage_table(store: Store, experiment_id: int) -> dict:
     """The paper's Table 1: per router init and number of monosemantic features per expert,
@@ -126,8 +121,9 @@ def usage_table(store: Store, experiment_id: int) -> dict:
     names, rows = store.query(
         "SELECT r.router_init, e.n_monosemantic, count(*) AS n_experts_with, "
         "count(DISTINCT r.run_id) AS n_models, avg(e.usage) AS usage, "
-        f"{_nan_free('e.usage_when_mono_active')} AS usage_when_mono_active, "
-        f"{_nan_free('e.usage_when_only_mono_active')} AS usage_when_only_mono_active "
+        f"avg({nan_as_null('e.usage_when_mono_active')}) AS usage_when_mono_active, "
+        f"avg({nan_as_null('e.usage_when_only_mono_active')}) "
+        "AS usage_when_only_mono_active "
         "FROM runs r JOIN experts e ON e.run_id = r.run_id "
         "WHERE r.experiment_id = ? AND r.chosen AND r.n_experts > 1 "
         "GROUP BY r.router_init, e.n_monosemantic ORDER BY r.router_init, e.n_monosemantic",

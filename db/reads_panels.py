@@ -12,7 +12,7 @@ import re
 from .errors import StoreError
 from .export import export_data
 from .readonly import check_read_only, run_read_query, statement_body
-from .reads import plain, register_read, rows_as_dicts
+from .reads import nan_as_null, plain, register_read, rows_as_dicts
 from .store import Store
 
 # Columns of the runs screen, in display order (config is too wide for a table).
@@ -33,11 +33,6 @@ def _page_bounds(offset: int, limit: int) -> tuple[int, int]:
     if offset < 0 or not 0 < limit <= _PAGE_MAX:
         raise StoreError(f"a page needs offset >= 0 and 0 < limit <= {_PAGE_MAX}")
     return offset, limit
-
-
-def _nan_free(column: str) -> str:
-    # Metrics of an expert without monosemantic features are NaN; averages should skip them.
-    return f"CASE WHEN isnan({column}) THEN NULL ELSE {column} END"
 
 
 @register_read("experiments_panel")
@@ -172,7 +167,7 @@ def table1(store: Store, experiment_id: int) -> list[dict]:
     MoE runs (expert = None is the mean over all experts)."""
     cols = ("n_monosemantic", "usage", "usage_when_mono_active",
             "usage_when_only_mono_active")
-    means = ", ".join(f"avg({_nan_free(c)}) AS {c}" for c in cols)
+    means = ", ".join(f"avg({nan_as_null(c)}) AS {c}" for c in cols)
     names, rows = store.query(
         f"SELECT r.router_init, e.expert, count(DISTINCT r.run_id) AS n_models, {means} "
         "FROM runs r JOIN experts e USING (run_id) "
