@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
-
 import numpy as np
 import torch
 
@@ -73,64 +71,22 @@ def sample_numpy(p: np.ndarray, last_scale: np.ndarray, n: int, seed: int) -> np
 
 
 class Sampler:
-    """The training data stream of one batch of runs, feature-major (inst, n_features, batch)
-    as the kernel wants it, refilled in place (no allocation per step).
-
-    Same distribution as `sample`, drawn differently for speed: from uniforms u, x_i =
-    max(0, 1 − u/p_i), which is 0 with probability 1 − p_i and otherwise uniform on (0, 1].
-    On CPU the uniforms come from two NumPy SFC64 streams that fill the two halves of a
-    block of instances in parallel threads (NumPy releases the GIL), several times faster
-    than torch.rand's single-threaded Mersenne Twister. The streams are seeded by `seed`
-    alone, so the same seed and the same blocks give the same data.
-    """
+    """The GPU trainer's data stream, feature-major (inst, n_features, batch) as the torch
+    kernel wants it, refilled in place: x_i = max(0, 1 − u/p_i) from one uniform per
+    element, 0 with probability 1 − p_i and otherwise uniform on (0, 1]. (The CPU trainer
+    draws the same distribution inside its compiled step, engine/cpu/rng.py.)"""
 
     def __init__(self, p: torch.Tensor, last_scale: torch.Tensor, batch: int, seed: int):
         n_inst, n_features = p.shape
-        self.device = p.device
-        self.shape = (n_inst, n_features, batch)
-        scale = last_scale.detach().cpu().numpy().astype(np.float32)
-        self.last_scale = scale if bool((scale != 1).any()) else None
-        self.neg_inv_p = (-1.0 / p.detach().cpu().double().numpy()).astype(np.float32)[:, :, None]
-        if self.device.type == "cpu":
-            self.x = np.empty(self.shape, dtype=np.float32)
-            self.xt = torch.from_numpy(self.x)
-            self.gens = [np.random.Generator(np.random.SFC64([int(seed), j])) for j in (0, 1)]
-            self.pool = ThreadPoolExecutor(2)
-        else:
-            self.gen = torch.Generator(device=self.device).manual_seed(int(seed))
-            self.xt = torch.empty(self.shape, device=self.device)
-            self.neg_inv_p_t = torch.from_numpy(self.neg_inv_p).to(self.device)
-            self.pool = None
+        self.gen = torch.Generator(device=p.device).manual_seed(int(seed))
+        self.x = torch.empty((n_inst, n_features, batch), device=p.device)
+        self.neg_inv_p = (-1.0 / p.double()).float()[:, :, None]
+        self.last_scale = last_scale[:, None] if bool((last_scale != 1).any()) else None
 
-    def _fill(self, j: int, i0: int, i1: int) -> None:
-        x = self.x[i0:i1]
-        self.gens[j].random(dtype=np.float32, out=x)
-        np.multiply(x, self.neg_inv_p[i0:i1], out=x)
-        np.add(x, np.float32(1), out=x)
-        np.maximum(x, np.float32(0), out=x)
+    def draw(self) -> torch.Tensor:
+        x = self.x
+        torch.rand(x.shape, generator=self.gen, device=x.device, out=x)
+        x.mul_(self.neg_inv_p).add_(1).relu_()
         if self.last_scale is not None:
-            x[:, -1] *= self.last_scale[i0:i1, None]
-
-    def draw(self, i0: int = 0, i1: int | None = None) -> torch.Tensor:
-        """Fresh x for instances i0:i1, (i1 − i0, n_features, batch)."""
-        i1 = self.shape[0] if i1 is None else i1
-        if self.pool is None:
-            x = self.xt[i0:i1]
-            torch.rand(x.shape, generator=self.gen, device=self.device, out=x)
-            x.mul_(self.neg_inv_p_t[i0:i1]).add_(1).relu_()
-            if self.last_scale is not None:
-                x[:, -1] *= torch.from_numpy(self.last_scale[i0:i1, None]).to(self.device)
-            return x
-        if i1 - i0 == 1:
-            self._fill(0, i0, i1)
-        else:
-            mid = (i0 + i1) // 2
-            jobs = [self.pool.submit(self._fill, 0, i0, mid),
-                    self.pool.submit(self._fill, 1, mid, i1)]
-            for job in jobs:
-                job.result()
-        return self.xt[i0:i1]
-
-    def close(self) -> None:
-        if self.pool is not None:
-            self.pool.shutdown(wait=False)
+            x[:, -1] *= self.last_scale
+        return x

@@ -5,7 +5,6 @@ Pure compute: the result holds table columns ready for the store, nothing is wri
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -131,7 +130,7 @@ def run_tables(runs: list[RunSpec], res: BatchResult, chosen: np.ndarray) -> dic
         "final_loss": res.final_loss.astype(np.float64),
         "eval_loss": res.eval_loss.astype(np.float64),
         **s["runs"],
-        "config": col(run_config_json),
+        "config": col(lambda r: r.to_json()),
     }
     experts = s["experts"]
     features = s["features"]
@@ -153,9 +152,3 @@ def run_tables(runs: list[RunSpec], res: BatchResult, chosen: np.ndarray) -> dic
     features["local_index"] = features.pop("inst")
     return {"runs": runs_cols, "experts": experts, "features": features, "metrics": metrics,
             "weights": weights}
-
-
-def run_config_json(r: RunSpec) -> str:
-    from dataclasses import asdict
-    return json.dumps({"model": asdict(r.model), "data": asdict(r.data),
-                       "train": {**asdict(r.train), "seed": r.seed}}, default=list)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import json
 from dataclasses import dataclass
 
 from .config import SECTIONS, Config, ConfigError, DataConfig, ModelConfig, TrainConfig
@@ -22,6 +23,13 @@ class RunSpec:
     seed: int
     point: int  # sweep-point index; the seeds of one point share it
     labels: tuple = ()  # (key, value) of every swept field, for display
+
+    def to_json(self) -> str:
+        """The run's own config (the seed in train.seed), as stored with it."""
+        return json.dumps({"model": dataclasses.asdict(self.model),
+                           "data": dataclasses.asdict(self.data),
+                           "train": {**dataclasses.asdict(self.train), "seed": self.seed}},
+                          default=list)
 
     def batch_key(self) -> tuple:
         m, t = self.model, self.train

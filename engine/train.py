@@ -1,20 +1,22 @@
 """Train one batch of runs (same shapes) as a single batched model.
 
 Each instance's loss is a mean over its batch; instance losses are summed, so an
-instance's gradient does not depend on how many others share the batch.
+instance's gradient does not depend on how many others share the batch. The step itself
+runs in a trainer for the device: engine/cpu (compiled, NumPy) or engine/torch_trainer
+(CUDA); this module owns the loop, logging, progress and cancelling.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import numpy as np
-import torch
 
 from . import data as data_mod
-from .model import Kernel, Params, Routing, Workspace, init_params
 from .sweep import RunSpec
 
 LOGGED = ("loss", "rec_loss", "lb_loss", "router_grad_norm")
@@ -48,103 +50,51 @@ class BatchResult:
     device: str
 
 
-@dataclass
-class BatchTensors:
-    """Per-instance data settings as tensors."""
-    p: torch.Tensor  # (inst, n) density
-    importance: torch.Tensor  # (inst, n)
-    last_scale: torch.Tensor  # (inst,)
-    lb_coef: torch.Tensor  # (inst,)
+@dataclass(frozen=True)
+class BatchSettings:
+    """Per-instance data and loss settings of a batch, as arrays."""
+    p: np.ndarray  # (inst, n) density
+    importance: np.ndarray  # (inst, n)
+    last_scale: np.ndarray  # (inst,)
+    lb_coef: np.ndarray  # (inst,)
 
     @classmethod
-    def of(cls, runs: list[RunSpec], device) -> BatchTensors:
+    def of(cls, runs: list[RunSpec]) -> BatchSettings:
         n = runs[0].model.n_features
-        as_t = lambda a: torch.tensor(np.asarray(a), dtype=torch.float32, device=device)  # noqa: E731
         return cls(
-            p=as_t([data_mod.density(r.data, n) for r in runs]),
-            importance=as_t([data_mod.importance(r.data, n, r.seed) for r in runs]),
-            last_scale=as_t([r.data.last_scale for r in runs]),
-            lb_coef=as_t([r.train.lb_coef for r in runs]),
+            p=np.stack([data_mod.density(r.data, n) for r in runs]),
+            importance=np.stack([data_mod.importance(r.data, n, r.seed) for r in runs]),
+            last_scale=np.array([r.data.last_scale for r in runs], dtype=np.float64),
+            lb_coef=np.array([r.train.lb_coef for r in runs], dtype=np.float64),
         )
 
 
-class _Losses(torch.autograd.Function):
-    """Autograd face of the hand-derived kernel (the training loop calls the kernel directly)."""
-
-    @staticmethod
-    def forward(ctx, W, b, router, x, importance, lb_coef, kern):
-        rec, lb = kern.forward(W.detach(), b.detach(), router.detach(),
-                               x.detach().transpose(1, 2).contiguous(), importance, lb_coef)
-        ctx.kern = kern
-        ctx.shapes = (W, b, router)
-        return rec, lb
-
-    @staticmethod
-    def backward(ctx, grad_rec, grad_lb):
-        W, b, router = ctx.shapes
-        zeros = torch.zeros(W.shape[0], device=W.device)
-        dW, db, dr = torch.empty_like(W), torch.empty_like(b), torch.empty_like(router)
-        ctx.kern.backward(zeros if grad_rec is None else grad_rec,
-                          zeros if grad_lb is None else grad_lb, dW, db, dr)
-        return dW, db, dr, None, None, None, None
+def data_key(run: RunSpec) -> int:
+    """The key of a run's training-data streams: its data settings and seed, nothing else,
+    so runs that differ only in the model (dense against MoE) see the same inputs."""
+    ident = json.dumps({"n_features": run.model.n_features, "data": asdict(run.data),
+                        "seed": run.seed}, sort_keys=True, default=list)
+    return int.from_bytes(hashlib.blake2b(ident.encode(), digest_size=8).digest(), "little")
 
 
-def losses(params: Params, x: torch.Tensor, bt: BatchTensors, k: int, gating: str,
-           reduction: str) -> tuple[torch.Tensor, torch.Tensor, Routing | None]:
-    """Per-instance reconstruction and load-balancing losses, each (inst,), differentiable
-    with respect to params (through the kernel's hand-derived gradient)."""
-    kern = Kernel(k, gating, reduction)
-    rec, lb = _Losses.apply(params.W, params.b, params.router, x, bt.importance, bt.lb_coef,
-                            kern)
-    return rec, lb, kern.routing
+def make_trainer(runs: list[RunSpec], device: str):
+    from .model import init_instance
 
+    r0 = runs[0]
+    m, t = r0.model, r0.train
+    parts = [init_instance(r.model, r.seed) for r in runs]
+    init = tuple(np.stack([p[i] for p in parts]).astype(np.float32) for i in range(3))
+    settings = BatchSettings.of(runs)
+    common = dict(k=m.k, gating=m.gating, reduction=t.feature_reduction,
+                  batch_size=t.batch_size, lr=t.lr, weight_decay=t.weight_decay)
+    if device == "cpu":
+        import torch
 
-class AdamW:
-    """torch.optim.AdamW's update (decoupled weight decay, bias-corrected moments) on one flat
-    parameter buffer, in place, with no temporaries."""
-
-    def __init__(self, flat: torch.Tensor, lr: float, weight_decay: float,
-                 betas=(0.9, 0.999), eps: float = 1e-8):
-        self.p, self.lr, self.wd, self.betas, self.eps = flat, lr, weight_decay, betas, eps
-        self.m, self.v = torch.zeros_like(flat), torch.zeros_like(flat)
-        self.denom = torch.empty_like(flat)
-        self.t = 0
-
-    def step(self, grad: torch.Tensor, upto: int | None = None) -> None:
-        self.t += 1
-        b1, b2 = self.betas
-        sl = slice(0, upto)
-        p, m, v, d, g = self.p[sl], self.m[sl], self.v[sl], self.denom[sl], grad[sl]
-        p.mul_(1 - self.lr * self.wd)
-        m.lerp_(g, 1 - b1)
-        v.mul_(b2).addcmul_(g, g, value=1 - b2)
-        bc1, bc2 = 1 - b1 ** self.t, 1 - b2 ** self.t
-        torch.sqrt(v, out=d)
-        d.div_(bc2 ** 0.5).add_(self.eps)
-        p.addcdiv_(m, d, value=-self.lr / bc1)
-
-
-def _flat_views(flat: torch.Tensor, shapes) -> list[torch.Tensor]:
-    out, at = [], 0
-    for shp in shapes:
-        size = int(np.prod(shp))
-        out.append(flat[at:at + size].view(shp))
-        at += size
-    return out
-
-
-CHUNK_ELEMENTS = 1 << 18  # floats in one block's largest activation (about 1 MB)
-
-
-def instance_chunks(n_inst: int, model, batch: int,
-                    target: int | None = None) -> list[tuple[int, int]]:
-    """Blocks of instances trained one after another within a step. Depends only on the
-    shapes, so the same config gives the same blocks (and the same data) on any machine."""
-    per = batch * max(model.n_features, model.n_experts * model.d_hidden)
-    size = max(1, min(n_inst, (target or CHUNK_ELEMENTS) // per))
-    n = -(-n_inst // size)
-    size = -(-n_inst // n)  # even blocks
-    return [(i, min(i + size, n_inst)) for i in range(0, n_inst, size)]
+        from .cpu.trainer import CpuTrainer
+        return CpuTrainer(init, settings, [data_key(r) for r in runs],
+                          threads=torch.get_num_threads(), **common)
+    from .torch_trainer import TorchTrainer
+    return TorchTrainer(init, settings, _batch_seed(runs), device=device, **common)
 
 
 def train_batch(runs: list[RunSpec], device: str = "cpu",
@@ -152,88 +102,41 @@ def train_batch(runs: list[RunSpec], device: str = "cpu",
                 cancel: Callable[[], bool] | None = None,
                 progress_every: int = 50) -> BatchResult:
     r0 = runs[0]
-    m, t = r0.model, r0.train
+    t = r0.train
     started = time.time()
     t0 = time.perf_counter()
-    init = init_params([r.model for r in runs], [r.seed for r in runs], device)
-    shapes = [tuple(a.shape) for a in init.tensors()]
-    total = sum(int(np.prod(s)) for s in shapes)
-    flat = torch.empty(total, device=device)
-    W, b, router = _flat_views(flat, shapes)
-    for dst, src in zip((W, b, router), init.tensors(), strict=True):
-        dst.copy_(src.detach())
-    grad = torch.zeros_like(flat)
-    dW, db, drouter = _flat_views(grad, shapes)
-    dense = m.n_experts == 1
-    # a dense model's router is never used: it gets no gradient and no update (not even decay)
-    upto = W.numel() + b.numel() if dense else None
-    opt = AdamW(flat, lr=t.lr, weight_decay=t.weight_decay)
-    bt = BatchTensors.of(runs, device)
-    kern = Kernel(m.k, m.gating, t.feature_reduction)
-    sampler = data_mod.Sampler(bt.p, bt.last_scale, t.batch_size, _batch_seed(runs))
-    ones = torch.ones(len(runs), device=device)
-    chunks = instance_chunks(len(runs), m, t.batch_size)
+    trainer = make_trainer(runs, device)
     log_steps, log_vals = [], {name: [] for name in LOGGED}
-    n_inst = len(runs)
     try:
         for step in range(1, t.steps + 1):
             if cancel is not None and cancel():
                 raise Cancelled()
-            recs, lbs = [], []
-            # instances are independent: a block at a time keeps its activations in cache
-            for i0, i1 in chunks:
-                x = sampler.draw(i0, i1)
-                sl = slice(i0, i1)
-                rec, lb = kern.forward(W[sl], b[sl], router[sl], x, bt.importance[sl],
-                                       bt.lb_coef[sl])
-                kern.backward(ones[sl], ones[sl], dW[sl], db[sl], drouter[sl])
-                recs.append(rec)
-                lbs.append(lb)
-            rec, lb = (torch.cat(recs), torch.cat(lbs)) if len(chunks) > 1 else (rec, lb)
-            loss = rec + lb
+            rec, lb, grad_norm = trainer.step(step)
             if step % t.log_every == 0 or step == t.steps or step == 1:
                 log_steps.append(step)
-                log_vals["loss"].append(loss)
+                log_vals["loss"].append(rec + lb)
                 log_vals["rec_loss"].append(rec)
                 log_vals["lb_loss"].append(lb)
-                log_vals["router_grad_norm"].append(
-                    torch.zeros_like(rec) if dense else drouter.flatten(1).norm(dim=1))
-            opt.step(grad, upto)
+                log_vals["router_grad_norm"].append(grad_norm)
             if progress is not None and (step % progress_every == 0 or step == t.steps):
-                progress(Progress(step, t.steps, n_inst, float(loss.mean())))
+                progress(Progress(step, t.steps, len(runs), float((rec + lb).mean())))
+        final = _numpy(rec + lb)
+        ev = trainer.eval_loss(t.eval_samples, seed=t.seed + 999_983)
+        W, b, router = trainer.weights()
     finally:
-        sampler.close()
-    final = loss
-    params = Params(W, b, router)
-    ev = eval_loss(params, bt, m.k, m.gating, t.feature_reduction, t.eval_samples,
-                   seed=r0.train.seed + 999_983, device=device)
-    seconds = time.perf_counter() - t0
+        trainer.close()
     return BatchResult(
-        W=W.cpu().numpy().copy(), b=b.cpu().numpy().copy(),
-        router=router.cpu().numpy().copy(),
-        importance=bt.importance.cpu().numpy(),
-        final_loss=final.cpu().numpy(), eval_loss=ev,
+        W=W, b=b, router=router,
+        importance=BatchSettings.of(runs).importance,
+        final_loss=final, eval_loss=ev,
         log_steps=np.asarray(log_steps),
-        log={k: torch.stack(v, 1).cpu().numpy() for k, v in log_vals.items()},
-        train_seconds=seconds, started_at=started, finished_at=time.time(), device=device)
+        log={k: np.stack([_numpy(a) for a in v], 1) for k, v in log_vals.items()},
+        train_seconds=time.perf_counter() - t0, started_at=started, finished_at=time.time(),
+        device=device)
 
 
-@torch.no_grad()
-def eval_loss(params: Params, bt: BatchTensors, k: int, gating: str, reduction: str,
-              n_samples: int, seed: int, device, chunk: int = 2048) -> np.ndarray:
-    """Reconstruction loss on one fresh batch that every instance shares (SPEC: best of N
-    seeds is judged here, not on the noisy last training batch)."""
-    g = torch.Generator(device=device).manual_seed(seed)
-    u = torch.rand(n_samples, bt.p.shape[1], generator=g, device=device)
-    total = torch.zeros(bt.p.shape[0], device=device)
-    kern = Kernel(k, gating, reduction, Workspace())
-    W, b, router = (t.detach() for t in params.tensors())
-    for s in range(0, n_samples, chunk):
-        x = data_mod.sample_shared(bt.p, bt.last_scale, u[s:s + chunk])
-        rec, _ = kern.forward(W, b, router, x.transpose(1, 2).contiguous(), bt.importance,
-                              bt.lb_coef, keep=False)
-        total += rec * x.shape[1]
-    return (total / n_samples).cpu().numpy()
+def _numpy(a) -> np.ndarray:
+    return a.cpu().numpy() if hasattr(a, "cpu") else np.asarray(a)
 
 
 def _batch_seed(runs: list[RunSpec]) -> int:

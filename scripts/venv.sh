@@ -17,3 +17,11 @@ if [ "$(cat "$venv/.moelab-stamp" 2>/dev/null)" != "$stamp_want" ]; then
     "$venv/bin/python" -c "import moelab.cli" || { echo "moelab: install failed" >&2; exit 1; }
     echo "$stamp_want" > "$venv/.moelab-stamp"
 fi
+# The CPU training kernels compile on first use (about a minute); do it here, once per
+# change of their sources, so that no experiment waits for it.
+kernels_want="$(cat "$root"/engine/cpu/*.py "$venv/.moelab-stamp" | sha1sum | cut -c1-12)"
+if [ "$(cat "$venv/.moelab-kernels" 2>/dev/null)" != "$kernels_want" ]; then
+    echo "moelab: compiling the CPU training kernels (once, about a minute)" >&2
+    "$venv/bin/python" -m moelab.engine.cpu.warm || { echo "moelab: kernel compile failed" >&2; exit 1; }
+    echo "$kernels_want" > "$venv/.moelab-kernels"
+fi

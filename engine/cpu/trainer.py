@@ -1,0 +1,105 @@
+"""Training a batch of runs on the CPU: the compiled step (step.py) over NumPy arrays, one
+range of instances per thread.
+
+Each instance draws its data from its own streams, keyed by its run (config and seed), and
+its initial weights come from its seed alone, so a run trains to the same weights whatever
+else shares its batch, on any number of threads.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from . import step as compiled
+from .kernel import tile_width
+from .rng import seed_states
+
+_F = np.float32
+BETAS = (0.9, 0.999)
+EPS = 1e-8
+
+
+class CpuTrainer:
+    device = "cpu"
+
+    def __init__(self, init: tuple[np.ndarray, np.ndarray, np.ndarray], settings,
+                 data_keys: list[int], k: int, gating: str, reduction: str, batch_size: int,
+                 lr: float, weight_decay: float, threads: int):
+        self.params = tuple(np.ascontiguousarray(a, dtype=_F) for a in init)  # W, b, router
+        self.grads = tuple(np.zeros_like(a) for a in self.params)
+        self.m1 = tuple(np.zeros_like(a) for a in self.params)
+        self.m2 = tuple(np.zeros_like(a) for a in self.params)
+        n_inst, E, m, n = self.params[0].shape
+        self.L = tile_width(n, m, E)
+        self.n_inst, self.k, self.switch = n_inst, k, gating == "switch"
+        self.batch, self.lr, self.wd = batch_size, lr, weight_decay
+        self.p = np.asarray(settings.p, dtype=np.float64)
+        self.neg_inv_p = (-1.0 / self.p).astype(_F)
+        self.last_scale = np.asarray(settings.last_scale, dtype=_F)
+        self.importance = np.asarray(settings.importance, dtype=_F)
+        self.scale = 1.0 / batch_size / (n if reduction == "mean" else 1)
+        self.coef = (2.0 * self.scale * self.importance).astype(_F)  # dL/dx̂ = c ⊙ (x̂ − x)
+        self.lb_coef = np.asarray(settings.lb_coef, dtype=_F)
+        self.state = seed_states(data_keys)
+        self.rec, self.lb, self.router_grad_norm = (np.zeros(n_inst, _F) for _ in range(3))
+        n_threads = max(1, min(threads, n_inst))
+        self.ranges = [(n_inst * c // n_threads, n_inst * (c + 1) // n_threads)
+                       for c in range(n_threads)]
+        self.pool = ThreadPoolExecutor(n_threads) if n_threads > 1 else None
+
+    def _parallel(self, fn, *args) -> None:
+        if self.pool is None:
+            fn(0, self.n_inst, *args)
+            return
+        for job in [self.pool.submit(fn, lo, hi, *args) for lo, hi in self.ranges]:
+            job.result()
+
+    def step(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Step t (from 1) of every instance: (rec, lb, router gradient norm), each (inst,),
+        measured before the update."""
+        b1, b2 = BETAS
+        adam = (self.lr, self.wd, b1, b2, EPS, 1 - b1 ** t, 1 - b2 ** t)
+        self._parallel(compiled.train_step, self.params, self.grads, self.m1, self.m2,
+                       self.state, self.neg_inv_p, self.last_scale, self.coef,
+                       self.importance, self.scale, self.lb_coef, self.k, self.switch,
+                       self.batch, self.L, adam, self.rec, self.lb, self.router_grad_norm)
+        return self.rec.copy(), self.lb.copy(), self.router_grad_norm.copy()
+
+    def eval_loss(self, n_samples: int, seed: int) -> np.ndarray:
+        """Reconstruction loss on one fresh batch of n_samples that every instance shares."""
+        n = self.p.shape[1]
+        u = np.random.default_rng(seed).random((n, n_samples), dtype=_F)
+        out = np.zeros(self.n_inst, _F)
+        scale = self.scale * self.batch / n_samples
+        self._parallel(compiled.eval_loss, self.params, u, self.p.astype(_F), self.last_scale,
+                       self.importance, scale, self.k, self.switch, self.L, out)
+        return out.astype(np.float64)
+
+    def weights(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return tuple(a.copy() for a in self.params)
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=False)
+
+
+def loss_and_grads(params: tuple[np.ndarray, np.ndarray, np.ndarray], x: np.ndarray,
+                   importance: np.ndarray, lb_coef: np.ndarray, k: int, gating: str,
+                   reduction: str = "sum"):
+    """Losses and gradients of the compiled kernel on given data x (inst, batch, n):
+    ((rec, lb), (dW, db, d_router)). For tests and inspection; training draws its own data."""
+    params = tuple(np.ascontiguousarray(a, dtype=_F) for a in params)
+    n_inst, batch, n = x.shape
+    _, E, m, _ = params[0].shape
+    scale = 1.0 / batch / (n if reduction == "mean" else 1)
+    imp = np.ascontiguousarray(importance, dtype=_F)
+    coef = (2.0 * scale * imp).astype(_F)
+    grads = tuple(np.zeros_like(a) for a in params)
+    rec, lb = np.zeros(n_inst, _F), np.zeros(n_inst, _F)
+    xt = np.ascontiguousarray(np.swapaxes(np.asarray(x, dtype=_F), 1, 2))
+    compiled.loss_grad(0, n_inst, params, xt, imp, coef, scale,
+                       np.ascontiguousarray(lb_coef, dtype=_F), k, gating == "switch",
+                       tile_width(n, m, E), rec, lb, grads)
+    return (rec, lb), grads

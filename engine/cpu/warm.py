@@ -1,0 +1,39 @@
+"""Compile the CPU kernels ahead of the first experiment: `python -m moelab.engine.cpu.warm`.
+
+numba compiles on first use (about a minute on 2 cores) and caches the machine code beside
+the sources; ./lab and ./test run this once after installing, so no experiment waits.
+Every shape uses the same compiled code (shapes are runtime values), so one tiny batch of
+each kind of call covers them all.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+import numpy as np
+
+
+def warm() -> float:
+    from ..train import BatchSettings
+    from .trainer import CpuTrainer, loss_and_grads
+
+    t0 = time.perf_counter()
+    n, m, E, k = 3, 2, 3, 2
+    rng = np.random.default_rng(0)
+    init = (rng.normal(size=(2, E, m, n)), np.zeros((2, E, n)), rng.normal(size=(2, E, n)))
+    settings = BatchSettings(p=np.full((2, n), 0.5), importance=np.ones((2, n)),
+                             last_scale=np.ones(2), lb_coef=np.full(2, 0.01))
+    tr = CpuTrainer(init, settings, [1, 2], k=k, gating="renorm", reduction="sum",
+                    batch_size=8, lr=1e-3, weight_decay=0.01, threads=1)
+    tr.step(1)
+    tr.eval_loss(8, seed=0)
+    tr.close()
+    loss_and_grads(init, rng.random((2, 8, n)), settings.importance, settings.lb_coef, k,
+                   "renorm")
+    return time.perf_counter() - t0
+
+
+if __name__ == "__main__":
+    seconds = warm()
+    print(f"moelab: CPU kernels ready ({seconds:.0f} s)", file=sys.stderr)
