@@ -121,28 +121,39 @@ def test_open_each_view_on_10k_runs(tmp_path):
 
 
 def test_ui_stays_smooth_while_the_service_trains(tmp_path):
-    """Frame budget while training: the Runs view stays open on a live fig4 --quick sweep
-    (progress bars, live loss) while the UI thread's stalls are measured."""
+    """Frame budget while training: a fig4 --quick sweep (lengthened to train for about a
+    minute) runs in the lab service while the Runs view shows it live, then the phase
+    diagram (filling in when the sweep ends); every stall of the UI thread is measured."""
     pytest.importorskip("moelab.engine.service.client")
     from moelab.engine.presets import get
     from moelab.engine.service.client import connect
     db = tmp_path / "live.duckdb"
     client = connect(db, autostart=True)
-    lag = LagMonitor()
+    views = {"runs": LagMonitor(), "phase": LagMonitor()}
     seen = {}
 
     async def body(app, pilot):
         raw = get("fig4").raw(True)
+        raw["train"]["steps"] = 12_000
         app.lab.call("submit", raw, preset="fig4", quick=True, name="live")
-        await until(pilot, lambda: app.running is not None, timeout=60)
+        await until(pilot, lambda: app.running is not None, timeout=120)
         await pilot.pause(1.0)  # the first frames after the table fills are not steady state
-        lag.start()
         t0 = time.perf_counter()
-        while app.running is not None and time.perf_counter() - t0 < 120:
+        views["runs"].start()
+        while app.running is not None and time.perf_counter() - t0 < 30:
             await pilot.pause(0.1)
-        lag.stop()
-        seen["seconds"] = time.perf_counter() - t0
+        views["runs"].stop()
         seen["loss_points"] = sum(len(v) for v in app.loss_history.values())
+        await pilot.press("3")  # a view opening is the user's wait, not a stall: skip it
+        await until(pilot, lambda: isinstance(app.screen, PhaseScreen), timeout=30)
+        await pilot.pause(1.0)
+        views["phase"].start()
+        while app.running is not None and time.perf_counter() - t0 < 150:
+            await pilot.pause(0.1)
+        await pilot.pause(3.0)  # the finished sweep's grids appear
+        views["phase"].stop()
+        seen["seconds"] = time.perf_counter() - t0
+        seen["grids"] = len(app.screen.query(CellGrid))
     try:
         run_app_test(client, body, size=(120, 40))
     finally:
@@ -150,12 +161,13 @@ def test_ui_stays_smooth_while_the_service_trains(tmp_path):
         import sys
         subprocess.run([sys.executable, "-m", "moelab.cli", "engine", "stop", "--db", str(db)],
                        capture_output=True, timeout=60)
-    lags = sorted(lag.lags)
-    p99 = lags[int(0.99 * (len(lags) - 1))] * 1000 if lags else 0.0
-    print(f"while training {seen['seconds']:.1f} s: {len(lags)} ticks, worst stall "
-          f"{lag.worst_ms:.1f} ms, p99 {p99:.1f} ms, {seen['loss_points']} loss points drawn")
-    assert seen["loss_points"] > 0
-    # The issue's budget is 50 ms for every frame. Measured on 2 cores shared with the
-    # training processes: p99 8-10 ms, but single stalls of 60-320 ms (cause not yet found),
-    # so only p99 is held to the budget here; the worst stall is printed.
-    assert p99 < 50
+    for name, lag in views.items():
+        lags = sorted(lag.lags)
+        p99 = lags[int(0.99 * (len(lags) - 1))] * 1000 if lags else 0.0
+        print(f"{name} view while training: {len(lags)} ticks, worst stall "
+              f"{lag.worst_ms:.1f} ms, p99 {p99:.1f} ms")
+    print(f"{seen['seconds']:.0f} s, {seen['loss_points']} loss points drawn, "
+          f"{seen['grids']} phase grids")
+    assert seen["loss_points"] > 0 and seen["grids"] == 15  # 8 setups, one grid per expert
+    # The issue's budget: no frame over 50 ms on the UI thread while the service trains.
+    assert all(lag.worst_ms < 50 for lag in views.values())

@@ -15,6 +15,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
+from .collector import YOUNG_EVERY, Collector
 from .fetch import Fetched, Lab, fetch
 from .format import running_line
 from .live import ExperimentChanged, LiveFeed, ProgressTick
@@ -67,6 +68,7 @@ class MoelabApp(App):
         self.current_run: int | None = None
         self._progress_at = float("-inf")
         self.feed = LiveFeed(self, self.lab)
+        self.collector = Collector()
 
     # -- lifecycle -------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -75,10 +77,13 @@ class MoelabApp(App):
         self.feed.start()
         self.poll_status()
         self.set_interval(self.poll_seconds, self.poll_status)
+        self.call_after_refresh(self.collector.install)
+        self.set_interval(YOUNG_EVERY, lambda: self.collector.tick(self.running is not None))
 
     def on_unmount(self) -> None:
         self.feed.stop()
         self.workers.cancel_all()
+        self.collector.uninstall()
 
     def poll_status(self) -> None:
         fetch(self, "status", lambda: self.lab.call("status"))
@@ -130,6 +135,7 @@ class MoelabApp(App):
         # A run detail pushed on top of a view closes when the user moves on.
         while isinstance(self.screen, RunDetailScreen):
             self.pop_screen()
+        self.collector.full()  # a view is being built anyway: the moment for a full pass
         self.switch_mode(mode)
 
     def open_run(self, run_id: int | None) -> None:
@@ -138,6 +144,7 @@ class MoelabApp(App):
                         severity="warning")
             return
         self.current_run = int(run_id)
+        self.collector.full()
         if isinstance(self.screen, RunDetailScreen):
             self.screen.show_run(int(run_id))
         else:

@@ -3,6 +3,8 @@ in the paper's layout (4.X.e/E), coloured by SPEC's formula or one metric."""
 
 from __future__ import annotations
 
+import asyncio
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
@@ -127,25 +129,39 @@ class PhaseScreen(LabScreen):
             self.show_grids(message.value)
 
     def show_grids(self, grids: list[dict]) -> None:
+        same_layout = bool(self.widgets) and [g["setup"] for g in grids] == [
+            g["setup"] for g in self.grids]
         self.grids = grids
-        box = self.query_one("#phase-grids", VerticalScroll)
-        box.remove_children()
-        if not grids:
-            box.mount(Static("No sweep over data.sparsity × data.last_importance in this "
-                             "experiment. Queue fig4 (2 → preset fig4) to make one."))
-            self.query_one("#legend", Static).update("")
+        if same_layout:  # new results in the same grids: repaint, mounting costs frames
+            self.paint()
             return
-        rows = []
         self.widgets = {}
+        rows = []
         for gi, grid in enumerate(grids):
             s = grid["setup"]
             widgets = [CellGrid(setup_label(s["n_features"], s["d_hidden"], s["n_experts"], e),
                                 id=f"grid-{gi}-{e}") for e in range(s["n_experts"])]
             self.widgets.update({w.id: w for w in widgets})
             rows.append(Horizontal(*widgets, classes="phase-row"))
-        box.mount_all(rows)
-        self.paint()
-        self.call_after_refresh(self.widgets["grid-0-0"].focus)
+        if grids:
+            self.paint()
+        else:
+            self.query_one("#legend", Static).update("")
+            rows = [Static("No sweep over data.sparsity × data.last_importance in this "
+                           "experiment. Queue fig4 (2 → preset fig4) to make one.")]
+        # exclusive: a newer layout cancels a mount still under way, and starts by clearing
+        self.run_worker(self._mount_rows(rows), group="mount-grids", exclusive=True)
+
+    async def _mount_rows(self, rows) -> None:
+        """One row of grids per frame: mounting all of them at once held the UI thread for
+        up to 90 ms on 2 cores."""
+        box = self.query_one("#phase-grids", VerticalScroll)
+        await box.remove_children()
+        for i, row in enumerate(rows):
+            await box.mount(row)
+            if i == 0 and "grid-0-0" in self.widgets:
+                self.widgets["grid-0-0"].focus()
+            await asyncio.sleep(1 / 60)
 
     def paint(self) -> None:
         self.query_one("#legend", Static).update(legend(self.colouring, self.grids))
