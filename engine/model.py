@@ -11,7 +11,9 @@ ReLU), over buffers that are allocated once and reused: on CPU, allocating fresh
 tensors every op costs more than the arithmetic. Only the routed experts' hidden activations
 enter the second matmul: for top-k gating, slot j masks the concatenated hidden vector
 h = [W_1 x, …, W_E x] down to its expert's block, so no (inst, E, batch, n) tensor exists.
-`Kernel` is the engine's only implementation; `forward` and `train.losses` wrap it.
+This torch `Kernel` is what the GPU trainer (torch_trainer.py) runs; the CPU trains with
+the compiled kernel in engine/cpu, the same maths, and tests hold both to the baseline's
+autograd. Initial weights (init_instance) are drawn here for both.
 """
 
 from __future__ import annotations
@@ -295,10 +297,3 @@ def forward(params: Params, x: torch.Tensor, k: int, gating: str) -> tuple[torch
                      x.transpose(1, 2).contiguous(), torch.ones(I, n, device=x.device),
                      torch.zeros(I, device=x.device))
     return kern.x_hat.transpose(1, 2).contiguous(), kern.routing
-
-
-def expert_outputs(W: torch.Tensor, b: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """Every expert's ReLU(W_eᵀ W_e x + b_e), (inst, E, batch, n): for inspection only
-    (training never builds this tensor)."""
-    h = torch.einsum("ibn,iemn->iebm", x, W)
-    return torch.relu(torch.einsum("iebm,iemn->iebn", h, W) + b[:, :, None, :])

@@ -260,7 +260,7 @@ def test_live_progress_is_coalesced_and_shown():
                                     "models_done": 0, "n_models": 6, "work_done": i * 6,
                                     "work_total": 12000, "loss": 1.0 / i, "device": "cpu",
                                     "eta_seconds": 5.0})
-        await until(pilot, lambda: (app.running or {}).get("step") == 2000)
+        await until(pilot, lambda: (app.running or {}).get("step") == 2000, timeout=30)
         assert ticks < 2000  # coalesced: the UI never handles every event
         assert "100%" in str(app.screen.query_one("#experiments").get_row("3")[3])
         assert "training #3" in text(app, "#live-line")

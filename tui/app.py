@@ -163,7 +163,7 @@ class MoelabApp(App):
                             self.action_screenshot)
         yield SystemCommand("Export figure (F3)", "this view as a figure file",
                             self.action_export_figure)
-        yield SystemCommand("Quick start", "queue fig4 --quick (about a minute on a laptop)",
+        yield SystemCommand("Quick start", "queue fig4 --quick (under a minute on a laptop)",
                             self.quick_start)
         yield from super().get_system_commands(screen)
 

@@ -216,6 +216,14 @@ def _forward(We, be, xg, lt, w):
 
 
 @njit(fastmath=True, cache=True)
+def _entry_forward(We, be, a0, lt, w):
+    """Gather the inputs and gates of entries a0 … a0+lt, and run expert e on them."""
+    _entry_gates(a0, lt, w)
+    _gather(w.x, a0, lt, w, w.xg)
+    _forward(We, be, w.xg, lt, w)
+
+
+@njit(fastmath=True, cache=True)
 def _diff_k1(xg, lt, gates, imp, w):
     """k = 1: w.dz = gate·ReLU(z) − x; returns Σ_i I_i Σ_lanes (x̂_i − x_i)²."""
     loss = 0.0
@@ -280,9 +288,7 @@ def _experts_k1(W, b, coef, imp, backward, want_dgate, dW, db, w):
     for e in range(W.shape[0]):
         for a0 in range(w.starts[e], w.starts[e + 1], L):
             lt = min(L, w.starts[e + 1] - a0)
-            _entry_gates(a0, lt, w)
-            _gather(w.x, a0, lt, w, w.xg)
-            _forward(W[e], b[e], w.xg, lt, w)
+            _entry_forward(W[e], b[e], a0, lt, w)
             loss += _diff_k1(w.xg, lt, w.lgate, imp, w)
             if backward:
                 _backward(W[e], w.xg, lt, w.lgate, coef, want_dgate, dW[e], db[e], w)
@@ -301,9 +307,7 @@ def _experts_topk(W, b, coef, imp, B, backward, want_dgate, dW, db, w):
     for e in range(E):
         for a0 in range(w.starts[e], w.starts[e + 1], L):
             lt = min(L, w.starts[e + 1] - a0)
-            _entry_gates(a0, lt, w)
-            _gather(w.x, a0, lt, w, w.xg)
-            _forward(W[e], b[e], w.xg, lt, w)
+            _entry_forward(W[e], b[e], a0, lt, w)
             et, el = w.ent_tile[a0:a0 + lt], w.ent_lane[a0:a0 + lt]
             for i in range(n):
                 zi = w.z[i]
@@ -324,9 +328,7 @@ def _experts_topk(W, b, coef, imp, B, backward, want_dgate, dW, db, w):
         for e in range(E):
             for a0 in range(w.starts[e], w.starts[e + 1], L):
                 lt = min(L, w.starts[e + 1] - a0)
-                _entry_gates(a0, lt, w)
-                _gather(w.x, a0, lt, w, w.xg)
-                _forward(W[e], b[e], w.xg, lt, w)
+                _entry_forward(W[e], b[e], a0, lt, w)
                 _gather(w.diff, a0, lt, w, w.dz)
                 _backward(W[e], w.xg, lt, w.lgate, coef, want_dgate, dW[e], db[e], w)
                 if want_dgate:
