@@ -77,14 +77,14 @@ def data_key(run: RunSpec) -> int:
     return int.from_bytes(hashlib.blake2b(ident.encode(), digest_size=8).digest(), "little")
 
 
-def make_trainer(runs: list[RunSpec], device: str):
+def make_trainer(runs: list[RunSpec], device: str, settings: BatchSettings | None = None):
     from .model import init_instance
 
     r0 = runs[0]
     m, t = r0.model, r0.train
     parts = [init_instance(r.model, r.seed) for r in runs]
     init = tuple(np.stack([p[i] for p in parts]).astype(np.float32) for i in range(3))
-    settings = BatchSettings.of(runs)
+    settings = settings or BatchSettings.of(runs)
     common = dict(k=m.k, gating=m.gating, reduction=t.feature_reduction,
                   batch_size=t.batch_size, lr=t.lr, weight_decay=t.weight_decay)
     if device == "cpu":
@@ -105,7 +105,8 @@ def train_batch(runs: list[RunSpec], device: str = "cpu",
     t = r0.train
     started = time.time()
     t0 = time.perf_counter()
-    trainer = make_trainer(runs, device)
+    settings = BatchSettings.of(runs)
+    trainer = make_trainer(runs, device, settings)
     log_steps, log_vals = [], {name: [] for name in LOGGED}
     try:
         for step in range(1, t.steps + 1):
@@ -127,7 +128,7 @@ def train_batch(runs: list[RunSpec], device: str = "cpu",
         trainer.close()
     return BatchResult(
         W=W, b=b, router=router,
-        importance=BatchSettings.of(runs).importance,
+        importance=settings.importance,
         final_loss=final, eval_loss=ev,
         log_steps=np.asarray(log_steps),
         log={k: np.stack([_numpy(a) for a in v], 1) for k, v in log_vals.items()},

@@ -203,3 +203,19 @@ def test_training_reduces_loss():
     m = r.chunks[0]["metrics"]
     loss = m["value"][[n == "loss" for n in m["name"]]]
     assert loss[-1] < 0.7 * loss[0]
+
+
+def test_a_run_trains_the_same_alone_in_a_sweep_and_on_any_thread_count():
+    from moelab.engine.train import train_batch
+    runs = expand(_tiny(seeds=2, steps=40, lb_coef=0.01))
+    together = train_batch(runs)
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        alone = train_batch(runs[3:4])
+    finally:
+        torch.set_num_threads(threads)
+    assert np.array_equal(alone.W[0], together.W[3])
+    assert np.array_equal(alone.router[0], together.router[3])
+    assert alone.eval_loss[0] == together.eval_loss[3]
+    assert not np.array_equal(together.W[2], together.W[3])  # another seed differs

@@ -1,7 +1,7 @@
 """Training a batch of runs on the CPU: the compiled step (step.py) over NumPy arrays, one
 range of instances per thread.
 
-Each instance draws its data from its own streams, keyed by its run (config and seed), and
+Each instance draws its data from its own streams, keyed by its data settings and seed, and
 its initial weights come from its seed alone, so a run trains to the same weights whatever
 else shares its batch, on any number of threads.
 """
