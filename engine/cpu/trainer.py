@@ -21,6 +21,13 @@ BETAS = (0.9, 0.999)
 EPS = 1e-8
 
 
+def _loss_scale(importance: np.ndarray, batch: int, reduction: str):
+    """s of rec = s Σ_batch Σ_i I_i (x̂_i − x_i)² (1/B, or 1/(n·B) for the mean over features),
+    and c = 2·s·I, so that d rec / d x̂ = c ⊙ (x̂ − x)."""
+    scale = 1.0 / batch / (importance.shape[-1] if reduction == "mean" else 1)
+    return scale, (2.0 * scale * importance).astype(_F)
+
+
 class CpuTrainer:
     device = "cpu"
 
@@ -39,8 +46,7 @@ class CpuTrainer:
         self.neg_inv_p = (-1.0 / self.p).astype(_F)
         self.last_scale = np.asarray(settings.last_scale, dtype=_F)
         self.importance = np.asarray(settings.importance, dtype=_F)
-        self.scale = 1.0 / batch_size / (n if reduction == "mean" else 1)
-        self.coef = (2.0 * self.scale * self.importance).astype(_F)  # dL/dx̂ = c ⊙ (x̂ − x)
+        self.scale, self.coef = _loss_scale(self.importance, batch_size, reduction)
         self.lb_coef = np.asarray(settings.lb_coef, dtype=_F)
         self.state = seed_states(data_keys)
         self.rec, self.lb, self.router_grad_norm = (np.zeros(n_inst, _F) for _ in range(3))
@@ -93,9 +99,8 @@ def loss_and_grads(params: tuple[np.ndarray, np.ndarray, np.ndarray], x: np.ndar
     params = tuple(np.ascontiguousarray(a, dtype=_F) for a in params)
     n_inst, batch, n = x.shape
     _, E, m, _ = params[0].shape
-    scale = 1.0 / batch / (n if reduction == "mean" else 1)
     imp = np.ascontiguousarray(importance, dtype=_F)
-    coef = (2.0 * scale * imp).astype(_F)
+    scale, coef = _loss_scale(imp, batch, reduction)
     grads = tuple(np.zeros_like(a) for a in params)
     rec, lb = np.zeros(n_inst, _F), np.zeros(n_inst, _F)
     xt = np.ascontiguousarray(np.swapaxes(np.asarray(x, dtype=_F), 1, 2))

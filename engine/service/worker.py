@@ -9,6 +9,7 @@ Messages it sends: ("progress", dict), ("done", summary), ("cancelled",), ("erro
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 import traceback
@@ -56,7 +57,11 @@ def _yield_to_interactive() -> None:
     core the moment they ask: on 2 cores, a nice-19 worker still held the interface's frames
     back by 50-140 ms, an idle one by under 35 ms. MOELAB_TRAIN_PRIORITY=low (nice 10) or
     normal keeps training going beside other busy programs. Later threads inherit this."""
-    choice = os.environ.get("MOELAB_TRAIN_PRIORITY", "idle")
+    choice = os.environ.get("MOELAB_TRAIN_PRIORITY", "idle").strip().lower()
+    if choice not in ("idle", "low", "normal"):
+        print(f"moelab: MOELAB_TRAIN_PRIORITY={choice!r} is not idle, low or normal; "
+              "training at idle priority", file=sys.stderr)  # to the service log
+        choice = "idle"
     try:
         if choice == "idle" and hasattr(os, "SCHED_IDLE"):
             os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
