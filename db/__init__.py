@@ -4,7 +4,7 @@ Imports nothing else of moelab; every SQL string of the project lives in this pa
 """
 
 from .connection import open_store
-from .errors import QueryRefused, StoreError
+from .errors import QueryRefused, StoreError, StoreLocked
 from .export import export_data
 from .migrations import PUBLIC_VIEWS
 from .paths import resolve_db_path
@@ -16,6 +16,7 @@ __all__ = [
     "QueryRefused",
     "Store",
     "StoreError",
+    "StoreLocked",
     "check_read_only",
     "export_data",
     "open_read_only",

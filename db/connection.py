@@ -8,14 +8,20 @@ import re
 
 import duckdb
 
-from .errors import StoreError, one_line, wrap
+from .errors import StoreError, StoreLocked, one_line, wrap
+from .filemodes import apply_umask, check_regular, check_writable_target
 from .migrations import BOOTSTRAP, LATEST, MIGRATIONS
 from .paths import check_parent
 from .store import Store, utc_now
 
-# Nothing we run needs extensions fetched from the network or python variables read as
-# tables; switching both off keeps a query from reaching outside the file.
-_CONFIG = {"autoinstall_known_extensions": False, "python_enable_replacements": False}
+# The first wall around user SQL (the guard in readonly.py is the second): DuckDB itself may
+# not touch any file but this database (and its WAL and spill folder), fetch or load
+# extensions, or read Python variables as tables, and no statement may change that later.
+# moelab's own writes register Arrow tables, which need none of it. Threads and memory are
+# shared by every query of the process, so a user's query leaves room for training.
+_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False,
+           "python_enable_replacements": False, "enable_external_access": False,
+           "lock_configuration": True}
 
 _LOCK_HOLDER = re.compile(r"Conflicting lock is held in (?P<prog>.+?) \(PID (?P<pid>\d+)\)")
 
@@ -26,8 +32,10 @@ def open_store(path: str | os.PathLike[str], read_only: bool = False) -> Store:
     if read_only and not path.exists():
         raise StoreError(f"no database at {path}; run `moelab run PRESET` first to create one")
     check_parent(path)
-    if path.is_dir():
-        raise StoreError(f"{path} is a directory, not a database file; pass a file path to --db")
+    check_regular(path)  # a FIFO would hang DuckDB's open
+    if not read_only:
+        check_writable_target(path)
+        apply_umask()  # the file, its WAL and spill folder are born 0600/0700
     con = _connect(path, read_only)
     try:
         prepare_schema(con, path, read_only)
@@ -39,9 +47,26 @@ def open_store(path: str | os.PathLike[str], read_only: bool = False) -> Store:
 
 def _connect(path: pathlib.Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     try:
-        return duckdb.connect(str(path), read_only=read_only, config=dict(_CONFIG))
+        return duckdb.connect(str(path), read_only=read_only, config=duckdb_config())
     except duckdb.Error as err:
         raise _open_error(path, err) from err
+
+
+def duckdb_config() -> dict:
+    """_CONFIG plus the thread and memory budget (MOELAB_DB_THREADS, MOELAB_DB_MEMORY)."""
+    threads = os.environ.get("MOELAB_DB_THREADS") or str(max(1, (os.cpu_count() or 2) // 2))
+    memory = os.environ.get("MOELAB_DB_MEMORY") or _quarter_of_memory()
+    if not threads.isdigit() or int(threads) < 1:
+        raise StoreError(f"MOELAB_DB_THREADS={threads!r} is not a whole number of threads")
+    return {**_CONFIG, "threads": int(threads), "memory_limit": memory}
+
+
+def _quarter_of_memory() -> str:
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return "2GB"
+    return f"{max(256, total // 4 >> 20)}MB"
 
 
 def _open_error(path: pathlib.Path, err: duckdb.Error) -> StoreError:
@@ -51,7 +76,7 @@ def _open_error(path: pathlib.Path, err: duckdb.Error) -> StoreError:
     if "Could not set lock" in text:
         holder = _LOCK_HOLDER.search(text)
         who = f" (pid {holder['pid']}, {holder['prog']})" if holder else ""
-        return StoreError(
+        return StoreLocked(
             f"{path} is locked by another process{who}; it is probably a running moelab "
             "service: use it, or stop it with `moelab engine stop`"
         )

@@ -14,6 +14,10 @@ class StoreError(Exception):
         super().__init__(one_line(message))
 
 
+class StoreLocked(StoreError):
+    """The file is held by another process (usually the lab service)."""
+
+
 class QueryRefused(StoreError):
     """A query refused by the read-only guard."""
 

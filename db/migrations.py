@@ -7,6 +7,9 @@ All timestamps are UTC.
 
 from __future__ import annotations
 
+from .migration_fidelity import FIDELITY_MIGRATION
+from .migration_fidelity import NEW_VIEWS as FIDELITY_VIEWS
+
 BOOTSTRAP = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
     version INTEGER PRIMARY KEY,
@@ -147,14 +150,54 @@ SELECT run_id, expert, W, b, router
 FROM store.weights;
 """
 
+# Experiments train as work units, each stored in its own transaction (engine/plan.py).
+# A units row exists exactly when that unit's runs are stored: resume = the units without a
+# row, and the primary key makes storing one twice impossible. `owner` says who trains a
+# running experiment (the service, or a foreground `moelab run`), instead of the message.
+_UNITS = """
+ALTER TABLE store.experiments ADD COLUMN owner VARCHAR;
+ALTER TABLE store.experiments ADD COLUMN n_runs BIGINT;
+ALTER TABLE store.experiments ADD COLUMN n_units INTEGER;
+ALTER TABLE store.experiments ADD COLUMN runs_stored BIGINT DEFAULT 0;
+ALTER TABLE store.experiments ADD COLUMN units_stored INTEGER DEFAULT 0;
+ALTER TABLE store.experiments ADD COLUMN unit_work DOUBLE;
+UPDATE store.experiments SET runs_stored = (
+    SELECT count(*) FROM store.runs r WHERE r.experiment_id = store.experiments.experiment_id);
+
+CREATE TABLE store.units (
+    experiment_id BIGINT NOT NULL,
+    unit_index INTEGER NOT NULL,
+    n_runs INTEGER NOT NULL,
+    first_run_id BIGINT,
+    device VARCHAR,
+    worker VARCHAR,
+    train_seconds DOUBLE,
+    stored_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (experiment_id, unit_index)
+);
+
+CREATE OR REPLACE VIEW experiments AS
+SELECT experiment_id, name, preset, created_at, config, status, message, quick, device,
+       started_at, finished_at, progress, owner, n_runs, runs_stored, n_units, units_stored
+FROM store.experiments;
+
+CREATE VIEW units AS
+SELECT experiment_id, unit_index, n_runs, first_run_id, device, worker, train_seconds,
+       stored_at
+FROM store.units;
+"""
+
 MIGRATIONS: list[tuple[int, str]] = [
     (1, _TABLES),
     (2, _VIEWS),
+    (3, _UNITS),
+    (4, FIDELITY_MIGRATION),
 ]
 
 LATEST = MIGRATIONS[-1][0]
 
-PUBLIC_VIEWS: tuple[str, ...] = ("experiments", "runs", "experts", "features", "metrics", "weights")
+PUBLIC_VIEWS: tuple[str, ...] = ("experiments", "runs", "experts", "features", "metrics", "weights",
+                                  "units", *FIDELITY_VIEWS)
 
 # Chunk tables the engine sends, and the columns the store fills in itself.
 CHUNK_TABLES: tuple[str, ...] = ("runs", "experts", "features", "metrics", "weights")

@@ -1,8 +1,12 @@
-"""The read-only query path: a guard built on duckdb's own parser, then a rolled-back read.
+"""The read-only guard: the second wall around user SQL, built on DuckDB's own parser.
 
-The guard is deliberately conservative: one SELECT, no table function outside a short
-allow-list, no function that touches files, settings or sequences, and no table name that
-could be a file (DuckDB reads `FROM 'x.csv'` straight off the disk).
+The first wall is the connection itself (db/connection.py): DuckDB runs with external access
+off and its configuration locked, so no query can open a file, attach a database, load an
+extension or change a setting, whatever the guard lets through. The guard then allows only
+what a read of this database needs: one query (SELECT, FROM, WITH, VALUES, DESCRIBE,
+SUMMARIZE, SHOW, PIVOT, UNPIVOT), functions from a reviewed allow-list (db/safe_functions.py),
+table functions that compute or describe this database, and tables by plain names in this
+database's schemas. Running the query is db/userquery.py's job.
 """
 
 from __future__ import annotations
@@ -15,33 +19,46 @@ from collections.abc import Iterator
 
 import duckdb
 
-from .errors import QueryRefused, StoreError, one_line, wrap
+from .errors import QueryRefused, StoreError, one_line
+from .safe_functions import SAFE_FUNCTIONS
 from .store import Store
 
 # Table functions that only compute or describe this database.
-_SAFE_TABLE_FUNCTIONS = frozenset({
+SAFE_TABLE_FUNCTIONS = frozenset({
     "range", "generate_series", "unnest", "json_each", "json_tree",
     "duckdb_columns", "duckdb_tables", "duckdb_views", "duckdb_schemas", "duckdb_types",
     "duckdb_functions", "duckdb_keywords", "duckdb_constraints", "duckdb_indexes",
     "pragma_table_info", "pragma_version",
 })
 
-# Scalar/aggregate names that reach outside the query or change state; matched as substrings
-# so extension functions (read_xlsx, st_read, iceberg_scan, delta_scan ...) are caught too.
-_UNSAFE_FUNCTION = re.compile(
-    r"read|scan|glob|file|write|copy|export|import|attach|detach|install|load|http|s3|"
-    r"secret|query|sql|exec|shell|system|getenv|nextval|currval|setval|checkpoint|"
-    r"logging|profil|external|iceberg|delta|sniff"
-)
+# Where a table may live: this database's schemas and DuckDB's catalog views. A dotted name
+# outside them (`data.csv`, `backup.data.csv`) is what DuckDB would read as a file.
+_SCHEMAS = frozenset({"", "main", "store", "information_schema", "pg_catalog"})
+_CATALOGS = frozenset({"", "system", "temp"})
+# Built-in views that describe the DuckDB instance (its settings, files, log), not the lab.
+_INSTANCE_VIEWS = frozenset({"pg_settings", "duckdb_settings", "duckdb_databases",
+                             "pragma_database_list", "duckdb_logs", "duckdb_secrets"})
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
+
+# A dynamic PIVOT (no IN list) parses as several statements DuckDB cannot serialise; it is
+# checked token by token instead, and these words refuse it outright.
+_STATEMENT_WORDS = frozenset({
+    "insert", "update", "delete", "create", "drop", "alter", "attach", "detach", "copy",
+    "export", "import", "install", "load", "set", "reset", "pragma", "call", "checkpoint",
+    "vacuum", "use", "truncate", "merge", "prepare", "execute", "deallocate",
+})
+_QUERY_STARTS = frozenset({"select", "from", "with", "pivot", "("})
 
 _parser_lock = threading.Lock()
 _parser: duckdb.DuckDBPyConnection | None = None
 
 
-def check_read_only(sql: str) -> None:
-    """Raise QueryRefused unless `sql` is exactly one SELECT that reads only this database."""
+def check_read_only(sql: str, database: str | None = None) -> None:
+    """Raise QueryRefused unless `sql` is exactly one query that reads only this database
+    (`database`: its catalog name, which a query may spell out)."""
+    if not isinstance(sql, str):
+        raise QueryRefused("the query must be text")
     statements = _split(sql)
     if not statements:
         raise QueryRefused("the query is empty; write one SELECT statement")
@@ -50,38 +67,28 @@ def check_read_only(sql: str) -> None:
             f"only one statement at a time is allowed, got {len(statements)}; "
             "run them separately"
         )
-    statement = statements[0]
-    if statement.type != duckdb.StatementType.SELECT:
+    kind = _statement_type(statements[0])
+    if kind == duckdb.StatementType.MULTI and _first_word(sql).lower() in _QUERY_STARTS:
+        _check_tokens(sql)  # a PIVOT over values found at run time
+        return
+    if kind != duckdb.StatementType.SELECT:
         raise QueryRefused(
-            f"only SELECT queries are allowed here; {_first_word(statement.query)} is refused "
-            "because this path is read-only"
+            f"only SELECT queries are allowed here; {_first_word(statements[0].query)} is "
+            "refused because this path is read-only"
         )
+    catalogs = _CATALOGS | ({database.lower()} if database else set())
     for node in _walk(_syntax_tree(sql)):
-        _check_node(node)
+        _check_node(node, catalogs)
 
 
 def run_read_query(
-    store_or_con: Store | duckdb.DuckDBPyConnection, sql: str, limit: int | None = None
+    store_or_con: Store | duckdb.DuckDBPyConnection, sql: str, limit: int | None = None,
+    timeout: float | None = None, max_rows: int | None = None,
 ) -> tuple[list[str], list[tuple]]:
-    """Guard `sql`, then run it in a transaction that is always rolled back."""
-    check_read_only(sql)
-    if isinstance(store_or_con, Store):
-        cursor = store_or_con._cursor()
-    else:
-        cursor = store_or_con.cursor()
-    try:
-        cursor.begin()
-        try:
-            result = cursor.execute(sql)
-            names = [d[0] for d in result.description] if result.description else []
-            rows = result.fetchall() if limit is None else result.fetchmany(max(int(limit), 0))
-        finally:
-            cursor.rollback()
-    except duckdb.Error as err:
-        raise wrap(err, "query") from err
-    finally:
-        cursor.close()
-    return names, rows
+    """Guard `sql`, then run it under the time limit and row cap (see db/userquery.py)."""
+    from .userquery import UserQuery  # userquery imports this module
+
+    return UserQuery(store_or_con, sql, limit=limit, timeout=timeout, max_rows=max_rows).run()
 
 
 def open_read_only(path: str | os.PathLike[str]) -> Store:
@@ -111,10 +118,17 @@ def _split(sql: str) -> list:
         raise StoreError(f"the query does not parse: {one_line(str(err))}") from err
 
 
+def _statement_type(statement) -> duckdb.StatementType | None:
+    try:
+        return statement.type
+    except ValueError:  # a statement type the Python binding has no name for (UPDATE EXTENSIONS)
+        return None
+
+
 def _first_word(text: str) -> str:
     for offset, kind in duckdb.tokenize(text):
         if kind != duckdb.token_type.comment:
-            word = re.match(r"\w+", text[offset:])
+            word = re.match(r"\w+|\(", text[offset:])
             return word.group(0).upper() if word else "this statement"
     return "this statement"
 
@@ -123,7 +137,8 @@ def _syntax_tree(sql: str) -> dict:
     global _parser
     with _parser_lock:
         if _parser is None:
-            _parser = duckdb.connect(":memory:", config={"autoinstall_known_extensions": False})
+            _parser = duckdb.connect(":memory:", config={
+                "autoinstall_known_extensions": False, "enable_external_access": False})
         try:
             text = _parser.execute("SELECT json_serialize_sql(?)", [sql]).fetchall()[0][0]
         except duckdb.Error as err:
@@ -147,19 +162,16 @@ def _walk(node: object) -> Iterator[dict]:
             yield from _walk(value)
 
 
-def _check_node(node: dict) -> None:
+def _check_node(node: dict, catalogs: frozenset[str] | set[str]) -> None:
     if node.get("type") == "TABLE_FUNCTION":
         name = (node.get("function") or {}).get("function_name", "").lower()
-        if name not in _SAFE_TABLE_FUNCTIONS:
+        if name not in SAFE_TABLE_FUNCTIONS:
             raise QueryRefused(
                 f"table function {name}() is refused: queries may read only this database"
             )
     name = node.get("function_name")
-    if isinstance(name, str) and _UNSAFE_FUNCTION.search(name.lower()):
-        if name.lower() not in _SAFE_TABLE_FUNCTIONS:
-            raise QueryRefused(
-                f"function {name}() is refused: it can reach files, settings or the network"
-            )
+    if isinstance(name, str):
+        _check_function(name)
     for key in ("table_name", "schema_name", "catalog_name"):
         value = node.get(key)
         if isinstance(value, str) and value and not _is_identifier(value):
@@ -167,6 +179,31 @@ def _check_node(node: dict) -> None:
                 f"table name '{value}' looks like a file; queries may read only this "
                 "database's tables and views"
             )
+    if node.get("type") == "BASE_TABLE":
+        _check_table(node, catalogs)
+
+
+def _check_function(name: str) -> None:
+    lowered = name.lower()
+    if lowered not in SAFE_FUNCTIONS and lowered not in SAFE_TABLE_FUNCTIONS:
+        raise QueryRefused(
+            f"function {name}() is not allowed in queries here (only functions that compute "
+            "from their arguments are; none that reach files, settings or sequences)"
+        )
+
+
+def _check_table(node: dict, catalogs: frozenset[str] | set[str]) -> None:
+    table = node.get("table_name", "")
+    schema = (node.get("schema_name") or "").lower()
+    catalog = (node.get("catalog_name") or "").lower()
+    if schema not in _SCHEMAS or catalog not in catalogs:
+        dotted = ".".join(p for p in (catalog, schema, table) if p)
+        raise QueryRefused(
+            f"{dotted} is not a table of this database (DuckDB would read it as a file); "
+            "queries may read only the lab's views and tables"
+        )
+    if table.lower() in _INSTANCE_VIEWS:
+        raise QueryRefused(f"{table} describes the DuckDB process, not the lab; it is refused")
 
 
 def _is_identifier(name: str) -> bool:
@@ -174,3 +211,44 @@ def _is_identifier(name: str) -> bool:
     if len(name) > 1 and name[0] == name[-1] == '"':
         name = name[1:-1]
     return _IDENTIFIER.fullmatch(name) is not None
+
+
+def _check_tokens(sql: str) -> None:
+    """The wall for a dynamic PIVOT: no statement keyword, every called name on the lists,
+    tables by plain names in this database's schemas, no quoted file names."""
+    tokens = duckdb.tokenize(sql)
+    ends = [o for o, _ in tokens[1:]] + [len(sql)]
+    words = [(sql[o:end].strip(), kind) for (o, kind), end in zip(tokens, ends, strict=True)
+             if kind != duckdb.token_type.comment]
+    for i, (text, kind) in enumerate(words):
+        word = text.lower()
+        following = words[i + 1][0] if i + 1 < len(words) else ""
+        previous = words[i - 1][0].lower() if i else ""
+        if kind == duckdb.token_type.keyword and word in _STATEMENT_WORDS:
+            raise QueryRefused(f"{text.upper()} is refused: this path is read-only")
+        if kind == duckdb.token_type.identifier and following.startswith("("):
+            _check_function(word.strip('"'))
+        if kind == duckdb.token_type.identifier and "." in word:
+            raise QueryRefused(f"{text} looks like a file; queries may read only this "
+                               "database's tables and views")
+        if previous in _TABLE_WORDS:
+            if kind == duckdb.token_type.string_const:
+                raise QueryRefused(f"{text} looks like a file; queries may read only this "
+                                   "database's tables and views")
+            _check_dotted(words, i)
+
+
+# Words a table name follows; a dotted name after them must name one of our schemas.
+_TABLE_WORDS = frozenset({"from", "join", "pivot", "unpivot", "describe", "summarize"})
+
+
+def _check_dotted(words: list[tuple[str, object]], start: int) -> None:
+    parts = [words[start][0]]
+    i = start + 1
+    while i + 1 < len(words) and words[i][0] == ".":
+        parts.append(words[i + 1][0])
+        i += 2
+    if len(parts) > 1 and (parts[-2].lower().strip('"') not in _SCHEMAS or len(parts) > 3):
+        raise QueryRefused(f"{'.'.join(parts)} is not a table of this database (DuckDB would "
+                           "read it as a file); queries may read only the lab's views and "
+                           "tables")

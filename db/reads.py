@@ -83,4 +83,12 @@ def runs_table(store: Store, columns: str = "*", where: str | None = None,
 
 
 # Reads of other modules register themselves on import.
-from . import reads_figures, reads_panels, reads_service  # noqa: E402,F401
+from . import (  # noqa: E402,F401
+    reads_columns,
+    reads_compare,
+    reads_experts,
+    reads_fidelity,
+    reads_figures,
+    reads_panels,
+    reads_service,
+)

@@ -12,7 +12,8 @@ from .store import Store
 
 # The order the queue runs in: oldest first, interrupted experiments with the rest.
 _WAITING = "status IN ('queued', 'interrupted')"
-_LIST = ("experiment_id, name, preset, quick, status, message, device, progress, created_at, "
+_LIST = ("experiment_id, name, preset, quick, status, message, device, progress, owner, "
+         "n_runs, runs_stored, n_units, units_stored, created_at, "
          "started_at, finished_at")
 
 

@@ -19,7 +19,7 @@ FINISHED = ("done", "failed", "cancelled")
 
 _EXPERIMENT_COLUMNS = (
     "experiment_id, name, preset, created_at, config, status, message, quick, device, "
-    "started_at, finished_at, progress"
+    "started_at, finished_at, progress, owner, n_runs, runs_stored, n_units, units_stored"
 )
 
 
@@ -112,8 +112,10 @@ class Store:
         message: str | None = None,
         device: str | None = None,
         progress: float | None = None,
+        owner: str | None = None,
     ) -> None:
-        """Change the status; None leaves message/device/progress as they were."""
+        """Change the status; None leaves message/device/progress as they were. The owner
+        (who trains it) is set while running and cleared on every other status."""
         _check_status(status)
         now = utc_now()
         if progress is None and status == "done":
@@ -125,14 +127,22 @@ class Store:
                 "UPDATE store.experiments SET status = ?, "
                 "message = COALESCE(?, message), device = COALESCE(?, device), "
                 "progress = COALESCE(?, progress), "
+                "owner = CASE WHEN ? = 'running' THEN COALESCE(?, owner) ELSE NULL END, "
                 "started_at = CASE WHEN ? THEN COALESCE(started_at, ?) ELSE started_at END, "
                 "finished_at = CASE WHEN ? THEN ? WHEN ? THEN NULL ELSE finished_at END "
                 "WHERE experiment_id = ?",
-                [status, message, device, progress,
+                [status, message, device, progress, status, owner,
                  status == "running", now,
                  status in FINISHED, now, status in ("queued", "running"),
                  experiment_id],
             ).fetchall()
+
+    def set_progress(self, experiment_id: int, progress: float, device: str | None = None) -> None:
+        """A running experiment's progress (0..1); leaves its status alone."""
+        with self._transaction("saving progress") as con:
+            con.execute("UPDATE store.experiments SET progress = ?, device = COALESCE(?, device) "
+                        "WHERE experiment_id = ? AND status = 'running'",
+                        [progress, device, experiment_id]).fetchall()
 
     def experiment(self, experiment_id: int) -> dict[str, Any] | None:
         rows = self._dicts(
@@ -154,6 +164,52 @@ class Store:
         with self._transaction("storing runs") as con:
             _require_experiment(con, experiment_id)
             return bulk.insert_chunks(con, experiment_id, prepared)
+
+    def write_unit(
+        self,
+        experiment_id: int,
+        unit_index: int,
+        chunk: dict[str, dict[str, object]],
+        meta: dict[str, object] | None = None,
+        point_sizes: dict[int, int] | None = None,
+    ) -> list[int] | None:
+        """Store one finished work unit in one transaction: its runs, its units row, the
+        best seed of every sweep point it completes (point -> planned runs), and, when it
+        is the experiment's last unit, the experiment as done. Returns the new run_ids, or
+        None when this unit was already stored (nothing is written twice)."""
+        from . import units
+        prepared = bulk.prepare_chunk(chunk, self.chunk_columns())
+        with self._transaction("storing a unit of runs") as con:
+            _require_experiment(con, experiment_id)
+            if units.is_stored(con, experiment_id, unit_index):
+                return None
+            run_ids = units.insert_unit(con, experiment_id, unit_index, prepared, meta or {})
+            units.choose_best(con, experiment_id, point_sizes or {})
+            units.finish_if_complete(con, experiment_id)
+            return run_ids
+
+    def set_plan(self, experiment_id: int, n_runs: int, n_units: int, unit_work: float) -> None:
+        """Record how many runs and units the experiment trains as, and the unit size it was
+        planned with (kept for life, so every restart plans the same units); an experiment
+        with no units left to train is done at once."""
+        from . import units
+        with self._transaction("recording the experiment's plan") as con:
+            _require_experiment(con, experiment_id)
+            con.execute("UPDATE store.experiments SET n_runs = ?, n_units = ?, "
+                        "unit_work = COALESCE(unit_work, ?) WHERE experiment_id = ?",
+                        [n_runs, n_units, unit_work, experiment_id]).fetchall()
+            units.finish_if_complete(con, experiment_id)
+
+    def unit_work(self, experiment_id: int) -> float | None:
+        """The unit size the experiment was first planned with (None before its first run)."""
+        _, rows = self.query("SELECT unit_work FROM store.experiments WHERE experiment_id = ?",
+                             [experiment_id])
+        return rows[0][0] if rows else None
+
+    def stored_units(self, experiment_id: int) -> set[int]:
+        _, rows = self.query("SELECT unit_index FROM store.units WHERE experiment_id = ?",
+                             [experiment_id])
+        return {int(r[0]) for r in rows}
 
     def chunk_columns(self) -> dict[str, dict[str, str]]:
         """Column name -> DuckDB type of each internal table, read from the file itself."""

@@ -17,7 +17,10 @@ class ClientError(Exception):
 
 
 class LabClient(Protocol):
-    def sql(self, query: str, limit: int | None = None) -> tuple[list[str], list[list]]: ...
+    def sql(self, query: str, limit: int | None = None, timeout: float | None = None,
+            max_rows: int | None = None) -> tuple[list[str], list[list]]: ...
+
+    def interrupt(self) -> int: ...
 
     def read(self, name: str, **params) -> Any: ...
 
@@ -40,11 +43,18 @@ class DirectClient:
         from moelab.db import open_read_only
         self._store = open_read_only(db_path)
 
-    def sql(self, query: str, limit: int | None = None) -> tuple[list[str], list[list]]:
+    def sql(self, query: str, limit: int | None = None, timeout: float | None = None,
+            max_rows: int | None = None) -> tuple[list[str], list[list]]:
         from moelab.db import run_read_query
         from moelab.db.reads import plain
-        names, rows = run_read_query(self._store, query, limit=limit)
+        names, rows = run_read_query(self._store, query, limit=limit, timeout=timeout,
+                                     max_rows=max_rows)
         return names, [[plain(v) for v in r] for r in rows]
+
+    def interrupt(self) -> int:
+        """Stop the user queries this process is running (other threads')."""
+        from moelab.db.userquery import interrupt_all
+        return interrupt_all("interrupted by its user")
 
     def read(self, name: str, **params) -> Any:
         from moelab.db.reads import read

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import os
 import tomllib
 from dataclasses import dataclass, field, fields
 from typing import Any
@@ -17,7 +18,14 @@ KINDS = ("dense", "moe")
 GATINGS = ("renorm", "switch")  # renorm: the paper's; switch: chosen expert scaled by raw g_e
 ROUTER_INITS = ("xavier", "zeros", "diagonal", "ordered_khot", "random_khot")
 BIAS_INITS = ("zeros", "xavier")
+# authors: xavier over the stacked (E, n, m) expert tensor, std = sqrt(2 / (m·(n + E)));
+# per_expert: xavier of each (m, n) matrix on its own, std = sqrt(2 / (n + m))
+EXPERT_INITS = ("authors", "per_expert")
+TIE_BREAKS = ("lowest", "random")  # who wins a routing tie (an all-zero input ties every expert)
 SELECTS = ("best", "all")
+# Beyond these the float32 training overflows to inf/NaN at the first step.
+MAX_LR = 100.0
+MAX_MAGNITUDE = 1e6
 REDUCTIONS = ("sum", "mean")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -40,6 +48,8 @@ class ModelConfig:
     gating: str = "renorm"
     router_init: str | tuple = "xavier"  # a name, or an explicit n_experts × n_features matrix
     bias_init: str = "zeros"
+    expert_init: str = "authors"
+    tie_break: str = "lowest"
 
     def problems(self) -> list[str]:
         p = []
@@ -55,9 +65,15 @@ class ModelConfig:
             p.append("a dense model has n_experts = 1 and k = 1; use model.kind = \"moe\"")
         p += _choice("model.gating", self.gating, GATINGS)
         p += _choice("model.bias_init", self.bias_init, BIAS_INITS)
+        p += _choice("model.expert_init", self.expert_init, EXPERT_INITS)
+        p += _choice("model.tie_break", self.tie_break, TIE_BREAKS)
         if isinstance(self.router_init, tuple):
             shape_ok = len(self.router_init) == self.n_experts and all(
                 isinstance(r, tuple) and len(r) == self.n_features for r in self.router_init)
+            if shape_ok and not all(_is_num(v) and abs(v) <= MAX_MAGNITUDE
+                                    for r in self.router_init for v in r):
+                p.append("model.router_init as a matrix must hold numbers (between "
+                         f"-{MAX_MAGNITUDE:g} and {MAX_MAGNITUDE:g})")
             if not shape_ok:
                 p.append("model.router_init as a matrix must have n_experts rows of "
                          "n_features numbers")
@@ -108,8 +124,13 @@ class DataConfig:
         if not (_is_num(self.last_importance) and self.last_importance >= 0):
             p.append("data.last_importance must be a number >= 0 (a negative importance "
                      "rewards error)")
-        if not _is_num(self.last_scale):
-            p.append("data.last_scale must be a number")
+        if not (_is_num(self.last_scale) and abs(self.last_scale) <= MAX_MAGNITUDE):
+            p.append(f"data.last_scale must be a number between -{MAX_MAGNITUDE:g} and "
+                     f"{MAX_MAGNITUDE:g} (got {_show(self.last_scale)}); larger overflows")
+        if _is_num(self.last_importance) and self.last_importance > MAX_MAGNITUDE:
+            p.append(f"data.last_importance must be at most {MAX_MAGNITUDE:g}; larger overflows")
+        if isinstance(imp, tuple) and any(_is_num(v) and v > MAX_MAGNITUDE for v in imp):
+            p.append(f"data.importance values must be at most {MAX_MAGNITUDE:g}")
         return p
 
     def importance_key(self) -> str:
@@ -139,8 +160,9 @@ class TrainConfig:
         p += _int_min("train.eval_samples", self.eval_samples, 1)
         p += _int_min("train.log_every", self.log_every, 1)
         p += _int_min("train.seed", self.seed, 0)
-        if not (_is_num(self.lr) and self.lr > 0):
-            p.append("train.lr must be a number > 0")
+        if not (_is_num(self.lr) and 0 < self.lr <= MAX_LR):
+            p.append(f"train.lr must be a number > 0 and at most {MAX_LR:g} "
+                     f"(got {_show(self.lr)})")
         if not (_is_num(self.weight_decay) and self.weight_decay >= 0):
             p.append("train.weight_decay must be a number >= 0")
         if not (_is_num(self.lb_coef) and self.lb_coef >= 0):
@@ -291,11 +313,19 @@ def from_dict(raw: dict, name: str = "experiment") -> Config:
 
 
 def load_toml(path) -> dict:
+    if os.path.isdir(path):
+        raise ConfigError([f"config {path} is a folder; give a TOML file"])
+    if os.path.exists(path) and not os.path.isfile(path):  # a FIFO would block the read
+        raise ConfigError([f"config {path} is not a regular file; give a TOML file"])
     try:
         with open(path, "rb") as fh:
             return tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError([f"config file {path} does not exist"]) from None
+    except OSError as e:
+        raise ConfigError([f"cannot read config {path}: {e.strerror or e}"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([f"{path} is not UTF-8 text; a TOML config must be UTF-8"]) from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError([f"{path}: TOML syntax error: {e}"]) from None
 

@@ -102,6 +102,25 @@ def _top_k_mask(logits: np.ndarray, k: int) -> np.ndarray:
     return mask
 
 
+def top_k_weights(scores: np.ndarray, k: int, random_ties: np.ndarray | None = None
+                  ) -> np.ndarray:
+    """The chance that each expert is in the top-k of scores (inst, …, E): 1 or 0, except
+    that for the instances with random_ties (inst,) bool the experts tied at the k-th value
+    share its remaining places (an all-zero input ties every expert: each gets k/E). The
+    others send ties to the lowest index, as the trainers do."""
+    lowest = _top_k_mask(scores, k).astype(np.float64)
+    E = scores.shape[-1]
+    if random_ties is None or not np.any(random_ties) or k >= E:
+        return lowest
+    kth = -np.sort(-scores, axis=-1)[..., k - 1:k]  # the k-th largest
+    above = (scores > kth).sum(-1, keepdims=True)
+    tied = scores == kth
+    share = np.where(scores > kth, 1.0, np.where(tied, (k - above) / tied.sum(-1, keepdims=True),
+                                                 0.0))
+    pick = np.asarray(random_ties, dtype=bool).reshape((-1,) + (1,) * (scores.ndim - 1))
+    return np.where(pick, share, lowest)
+
+
 # ---------------------------------------------------------------- routing on samples
 
 @dataclass
@@ -115,11 +134,12 @@ class RoutingStats:
 
 
 def routing_stats(W: np.ndarray, b: np.ndarray, router: np.ndarray, x: np.ndarray, k: int,
-                  mono: np.ndarray) -> RoutingStats:
-    """Routing statistics on a sample of inputs x (inst, N, n), with mono (inst, E, n)."""
+                  mono: np.ndarray, random_ties: np.ndarray | None = None) -> RoutingStats:
+    """Routing statistics on a sample of inputs x (inst, N, n), with mono (inst, E, n); for
+    instances with random_ties, tied inputs count as shared (top_k_weights)."""
     n_inst, E = router.shape[:2]
     probs = _softmax(np.einsum("ibn,ien->ibe", x, router))
-    chosen = _top_k_mask(probs, k).astype(np.float64)
+    chosen = top_k_weights(probs, k, random_ties)
     gated = probs * chosen
     gates = gated / gated.sum(-1, keepdims=True)
     active = (x > 0).astype(np.float64)  # (inst, N, n)
@@ -130,14 +150,14 @@ def routing_stats(W: np.ndarray, b: np.ndarray, router: np.ndarray, x: np.ndarra
         alpha = routed_active / n_active[:, None, :]
         any_mono = np.einsum("ibn,ien->ibe", active, mono.astype(np.float64)) > 0
         usage_any = (chosen * any_mono).sum(1) / any_mono.sum(1)
-    usage_only = _usage_only_mono(router, x, k, mono)
+    usage_only = _usage_only_mono(router, x, k, mono, random_ties)
     cos = np.full(n_inst, np.nan)
     if 1 < k:
         cos = _top1_cosine(W, b, x, gates)
     return RoutingStats(gates.mean(1), chosen.mean(1), alpha, usage_any, usage_only, cos)
 
 
-def _usage_only_mono(router, x, k, mono) -> np.ndarray:
+def _usage_only_mono(router, x, k, mono, random_ties=None) -> np.ndarray:
     """P(e ∈ T | only e's monosemantic features active). Such inputs are rare in random
     samples (at density 0.1, n = 100 almost never), so build them: keep only e's
     monosemantic features of each sample and route what is left."""
@@ -146,11 +166,43 @@ def _usage_only_mono(router, x, k, mono) -> np.ndarray:
     for e in range(E):
         xe = x * mono[:, e, None, :]
         probs = _softmax(np.einsum("ibn,ifn->ibf", xe, router))
-        to_e = _top_k_mask(probs, k)[..., e]
+        to_e = top_k_weights(probs, k, random_ties)[..., e]
         keep = (xe > 0).any(-1)
         with np.errstate(invalid="ignore", divide="ignore"):
-            out[:, e] = (to_e & keep).sum(1) / keep.sum(1)
+            out[:, e] = (to_e * keep).sum(1) / keep.sum(1)
     return out
+
+
+@dataclass
+class DenseUsage:
+    """Table 1 as the authors measured it, on dense inputs (every feature ~ U[0, 1]):
+    the share of them routed to each expert (inst, E), the same with the expert's
+    monosemantic features clamped to 1.0 ("feature(s) active"), and whether the input made
+    of those features alone, at one common value, routes to it ("only feature(s) active":
+    any positive value routes the same way, so this is 0 or 1 for one input). NaN for an
+    expert without monosemantic features."""
+    usage: np.ndarray
+    when_mono_active: np.ndarray
+    when_only_mono: np.ndarray
+
+
+def dense_usage(router: np.ndarray, k: int, mono: np.ndarray, x: np.ndarray) -> DenseUsage:
+    """router (inst, E, n), mono (inst, E, n) bool, x (N, n) dense inputs in [0, 1)."""
+    n_inst, E, n = router.shape
+    usage = _top_k_mask(np.einsum("bn,ien->ibe", x, router), k).mean(1)
+    active = np.full((n_inst, E), np.nan)
+    only = np.full((n_inst, E), np.nan)
+    has = mono.any(-1)  # (inst, E)
+    for e in range(E):
+        if not has[:, e].any():
+            continue
+        m = mono[:, e].astype(np.float64)  # (inst, n)
+        clamped = x[None] * (1.0 - m[:, None, :]) + m[:, None, :]  # mono features at 1.0
+        to_e = _top_k_mask(np.einsum("ibn,ien->ibe", clamped, router), k)[..., e]
+        alone = _top_k_mask(np.einsum("in,ien->ie", m, router), k)[:, e]
+        active[:, e] = np.where(has[:, e], to_e.mean(1), np.nan)
+        only[:, e] = np.where(has[:, e], alone.astype(np.float64), np.nan)
+    return DenseUsage(usage, active, only)
 
 
 def _top1_cosine(W, b, x, gates) -> np.ndarray:

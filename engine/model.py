@@ -13,7 +13,7 @@ enter the second matmul: for top-k gating, slot j masks the concatenated hidden 
 h = [W_1 x, …, W_E x] down to its expert's block, so no (inst, E, batch, n) tensor exists.
 This torch `Kernel` is what the GPU trainer (torch_trainer.py) runs; the CPU trains with
 the compiled kernel in engine/cpu, the same maths, and tests hold both to the baseline's
-autograd. Initial weights (init_instance) are drawn here for both.
+autograd. Initial weights are drawn in inits.py for both.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from .config import ModelConfig
+from .inits import init_instance, init_run  # noqa: F401  (the init lives in inits.py)
 
 
 @dataclass
@@ -44,40 +45,6 @@ class Routing:
 
 
 # ---------------------------------------------------------------- init
-
-def init_instance(model: ModelConfig, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One instance's (W, b, router), drawn only from its own seed: the same seed gives the
-    same start whatever else shares the batch."""
-    E, m, n = model.n_experts, model.d_hidden, model.n_features
-    g = torch.Generator().manual_seed(int(seed))
-    W = torch.randn(E, m, n, generator=g) * (2.0 / (m + n)) ** 0.5  # xavier_normal per expert
-    if model.bias_init == "xavier":
-        b = torch.randn(E, n, generator=g) * (2.0 / (E + n)) ** 0.5
-    else:
-        b = torch.zeros(E, n)
-    router = _router_init(model, g, seed)
-    return W.numpy(), b.numpy(), router
-
-
-def _router_init(model: ModelConfig, g: torch.Generator, seed: int) -> np.ndarray:
-    E, n = model.n_experts, model.n_features
-    kind = model.router_init
-    if isinstance(kind, tuple):
-        return np.asarray(kind, dtype=np.float32)
-    if kind == "xavier":
-        return (torch.randn(E, n, generator=g) * (2.0 / (E + n)) ** 0.5).numpy()
-    r = np.zeros((E, n), dtype=np.float32)
-    if kind == "diagonal":
-        d = min(E, n)
-        r[np.arange(d), np.arange(d)] = 1.0
-    elif kind in ("ordered_khot", "random_khot"):
-        order = np.arange(n)
-        if kind == "random_khot":
-            order = np.random.default_rng([seed, 11]).permutation(n)
-        for e, block in enumerate(np.array_split(order, E)):
-            r[e, block] = 1.0
-    return r
-
 
 def init_params(models: list[ModelConfig], seeds: list[int], device) -> Params:
     parts = [init_instance(m, s) for m, s in zip(models, seeds, strict=True)]
@@ -124,6 +91,27 @@ def _argmax_experts(probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return best, idx
 
 
+def _top_k_random_ties(probs: torch.Tensor, k: int, random_inst: torch.Tensor,
+                       g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-k over the expert axis of (inst, E, batch), values and indices (inst, k, batch):
+    an exact tie (an all-zero input ties every expert) goes to a random expert per sample for
+    the instances in random_inst (inst,) bool, and to the lowest index for the others."""
+    I, E, B = probs.shape
+    dev = probs.device
+    u = torch.rand(I, E, B, generator=g, device=dev)
+    lowest = ((E - torch.arange(E, device=dev)) / (E + 1.0))[None, :, None]  # falls with e
+    priority = torch.where(random_inst[:, None, None], u, lowest)
+    work = probs.clone()
+    vals, idxs = [], []
+    for _ in range(k):
+        best = work.max(1, keepdim=True).values
+        pick = torch.where(work == best, priority, -1.0).argmax(1, keepdim=True)
+        vals.append(best)
+        idxs.append(pick)
+        work.scatter_(1, pick, -1.0)  # probabilities are >= 0: out of the next round
+    return torch.cat(vals, 1), torch.cat(idxs, 1)
+
+
 class Kernel:
     """Forward and hand-derived backward of the batched model and its losses.
 
@@ -143,6 +131,8 @@ class Kernel:
     def __init__(self, k: int, gating: str, reduction: str, ws: Workspace | None = None):
         self.k, self.gating, self.reduction = k, gating, reduction
         self.ws = ws if ws is not None else Workspace()
+        # (random_inst (inst,) bool, generator) when some instance breaks ties at random
+        self.ties: tuple[torch.Tensor, torch.Generator] | None = None
 
     # .................................................................. forward
     def forward(self, W, b, router, xt, importance, lb_coef, keep: bool = True):
@@ -163,7 +153,10 @@ class Kernel:
         else:
             logits = torch.bmm(router, xt, out=ws("logits", (I, E, B), device=dev))
             probs = torch.softmax(logits, dim=1)  # (I, E, B)
-            if k == 1:
+            if self.ties is not None:
+                topv, idx = _top_k_random_ties(probs, k, *self.ties)
+                chosen = torch.zeros_like(probs).scatter_(1, idx, 1.0)
+            elif k == 1:
                 topv, idx = _argmax_experts(probs)  # ties go to the lowest expert
                 chosen = torch.eq(idx, torch.arange(E, device=dev)[None, :, None]).float()
             else:

@@ -93,11 +93,22 @@ def _flat_views(flat: torch.Tensor, shapes) -> list[torch.Tensor]:
     return out
 
 
+def _ties(tie_keys, device: str, seed: int):
+    """The kernel's random-tie setting: None when every instance sends ties to the lowest
+    expert, else (which instances break them at random, a generator for the draws). On the
+    GPU the draws are per batch, not per run (as its data)."""
+    if tie_keys is None or not any(int(k) for k in tie_keys):
+        return None
+    random_inst = torch.tensor([int(k) != 0 for k in tie_keys], device=device)
+    return random_inst, torch.Generator(device=device).manual_seed(int(seed) + 1)
+
+
 class TorchTrainer:
     def __init__(self, init: tuple[np.ndarray, np.ndarray, np.ndarray], settings, seed: int,
                  k: int, gating: str, reduction: str, batch_size: int, lr: float,
-                 weight_decay: float, device: str):
+                 weight_decay: float, device: str, tie_keys=None):
         self.device, self.k, self.gating, self.reduction = device, k, gating, reduction
+        self.tie_keys = tie_keys
         shapes = [a.shape for a in init]
         self.flat = torch.empty(sum(a.size for a in init), device=device)
         self.W, self.b, self.router = _flat_views(self.flat, shapes)
@@ -111,6 +122,7 @@ class TorchTrainer:
         self.opt = AdamW(self.flat, lr=lr, weight_decay=weight_decay)
         self.bt = BatchTensors.of(settings, device)
         self.kern = Kernel(k, gating, reduction)
+        self.kern.ties = _ties(tie_keys, device, seed)
         self.sampler = data_mod.Sampler(self.bt.p, self.bt.last_scale, batch_size, seed)
         self.ones = torch.ones(shapes[0][0], device=device)
 
@@ -131,6 +143,7 @@ class TorchTrainer:
         u = torch.rand(n_samples, bt.p.shape[1], generator=g, device=self.device)
         total = torch.zeros(bt.p.shape[0], device=self.device)
         kern = Kernel(self.k, self.gating, self.reduction, Workspace())
+        kern.ties = _ties(self.tie_keys, self.device, seed)
         for s in range(0, n_samples, chunk):
             x = data_mod.sample_shared(bt.p, bt.last_scale, u[s:s + chunk])
             rec, _ = kern.forward(self.W, self.b, self.router, x.transpose(1, 2).contiguous(),

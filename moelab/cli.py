@@ -21,6 +21,7 @@ COMMAND_MODULES = (
     "moelab.cmd_bench",  # bench
     "moelab.cmd_figures",  # export figure, reproduce
     "moelab.cmd_service",  # queue, status, cancel, engine start|stop|status
+    "moelab.cmd_import",  # import npz, compare
 )
 
 
@@ -48,6 +49,8 @@ def build_parser() -> Parser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
+        from moelab.engine.service.safefiles import apply_umask
+        apply_umask()  # what moelab creates is private unless MOELAB_UMASK says otherwise
         func = getattr(args, "func", None)
         if func is None:
             from moelab.cmd_train import default_command
@@ -63,19 +66,27 @@ def main(argv: list[str] | None = None) -> int:
         raise
 
 
+# The user-mistake types of modules that may not be loaded: an error of a type whose module
+# was never imported cannot have been raised, so none is imported here (device.py would pull
+# in torch, 1.5 s, to say a config is wrong).
+_USER_ERRORS = (("moelab.db.errors", "StoreError"), ("moelab.engine.config", "ConfigError"),
+                ("moelab.engine.device", "DeviceError"))
+
+
 def is_user_error(e: Exception) -> bool:
-    from moelab.engine.client import ClientError  # first: it imports neither duckdb nor torch
+    from moelab.engine.client import ClientError  # imports neither duckdb nor torch
     if isinstance(e, (UsageError, ClientError)):
         return True
-    from moelab.db import StoreError
-    from moelab.engine.config import ConfigError
-    from moelab.engine.device import DeviceError
-    return isinstance(e, (UsageError, ConfigError, DeviceError, StoreError))
+    for module, name in _USER_ERRORS:
+        kind = getattr(sys.modules.get(module), name, None)
+        if kind is not None and isinstance(e, kind):
+            return True
+    return False
 
 
 def db_path(args):
-    from moelab.db import resolve_db_path
-    return resolve_db_path(getattr(args, "db", None))
+    from moelab.cmd_service import db_path as checked  # no duckdb import
+    return checked(args)
 
 
 if __name__ == "__main__":

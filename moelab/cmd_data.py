@@ -30,6 +30,10 @@ def register(sub, groups) -> None:
     q = sub.add_parser("sql", help="a read-only SQL query over the views")
     q.add_argument("query", help="one SELECT (or WITH … SELECT) statement")
     q.add_argument("--format", choices=FORMATS, default="table")
+    q.add_argument("--timeout", type=float, metavar="SECONDS", help="stop the query after "
+                   "this long (default: $MOELAB_SQL_TIMEOUT, else 60)")
+    q.add_argument("--max-rows", type=int, metavar="N", help="refuse a result of more rows "
+                   "(default: $MOELAB_SQL_MAX_ROWS, else 100000)")
     add_db(q)
     q.set_defaults(func=sql)
 
@@ -66,7 +70,7 @@ def runs(args) -> int:
 
 def sql(args) -> int:
     with _client(args) as client:
-        cols, rows = client.sql(args.query)
+        cols, rows = client.sql(args.query, timeout=args.timeout, max_rows=args.max_rows)
     print_rows(cols, rows, args.format)
     return 0
 

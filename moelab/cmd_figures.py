@@ -27,6 +27,8 @@ def register(sub, groups) -> None:
                    "router_grad_norm")
     f.add_argument("--run", type=int, metavar="ID", help="gram, feature-norms, "
                    "routing-regions: this run instead of the best chosen run per setup")
+    f.add_argument("--against", type=int, metavar="ID", help="phase-diff: the experiment to "
+                   "compare with")
     f.add_argument("--dpi", type=int, default=200, help="PNG resolution (200)")
     add_db(f)
     f.set_defaults(func=export_figure)
@@ -54,7 +56,8 @@ def export_figure(args) -> int:
     client = connect(db_path(args))
     try:
         out = export(client, args.kind, args.experiment, Path(args.out), expert=args.expert,
-                     metric=args.metric, run_id=args.run, dpi=args.dpi)
+                     metric=args.metric, run_id=args.run, dpi=args.dpi,
+                     against=args.against)
     finally:
         client.close()
     from rich.console import Console

@@ -44,16 +44,23 @@ def register(sub, groups) -> None:
         a = esub.add_parser(action, help=text)
         add_db(a)
         a.set_defaults(func=fn)
+        if action == "start":
+            a.add_argument("--dask", metavar="ADDRESS",
+                           help="train on a Dask cluster: a scheduler address "
+                                "(tcp://host:8786) or local:N for N local workers "
+                                "(needs the dask extra; docs/cluster.md)")
 
 
 # -- queue / status / cancel ----------------------------------------------------------------
 
 def queue(args) -> int:
-    from moelab.configargs import raw_config_from_args
-    from moelab.engine.sweep import expand
+    from moelab.configargs import check_size, raw_config_from_args
     raw, cfg = raw_config_from_args(args)
-    n_models = len(expand(cfg))
-    with _service(db_path(args)) as client:
+    path = db_path(args)
+    check_size(cfg, path, args.yes)  # refused before the sweep is expanded
+    from moelab.engine.sweep import expand
+    n_models = len(expand(cfg))  # every point valid, before a service starts
+    with _service(path) as client:
         eid = client.submit(raw, preset=args.preset, quick=args.quick, name=args.name)
     print(eid)
     _note(f"queued experiment {eid} ({args.name or cfg.name}, {n_models} models); "
@@ -81,9 +88,24 @@ def status(args) -> int:
 
 
 def cancel(args) -> int:
-    with _service(db_path(args)) as client:
-        new = client.cancel(args.experiment_id)
-    print(f"experiment {args.experiment_id}: {new}")
+    # Never starts a service: one started here would begin training the queue at once.
+    from moelab.engine.service.client import ServiceClient, connect
+    path, eid = db_path(args), args.experiment_id
+    if not path.exists():
+        raise UsageError(f"no database at {path}; nothing to cancel")
+    with connect(path, autostart=False) as client:
+        if isinstance(client, ServiceClient):
+            new = client.cancel(eid)
+        else:
+            row = client.read("experiment", experiment_id=eid)
+            if row is None:
+                raise UsageError(f"no experiment with id {eid} in {path}")
+            raise UsageError(f"no lab service runs for {path}, so nothing trains now; "
+                             f"experiment {eid} is {row['status']}" + (
+                                 " and would run at the next start: start the service "
+                                 "(`moelab engine start`) and cancel it then"
+                                 if row["status"] in ("queued", "interrupted") else ""))
+    print(f"experiment {eid}: {new}")
     return 0
 
 
@@ -97,11 +119,15 @@ def engine_start(args) -> int:
         with ServiceClient(path) as client:
             service = client.status()["service"]
         print(f"a lab service already runs for {path}: {_where(service)}")
+        if args.dask and not str(service.get("executor", "")).startswith("dask"):
+            print("it trains on this machine, not on Dask: `moelab engine stop`, then start "
+                  "it again with --dask", file=sys.stderr)
+            return 2
         return 0
     except ServiceUnavailable:
         pass
     try:
-        info = start_service(path)
+        info = start_service(path, dask=args.dask)
     except AlreadyRunning as err:
         print(str(err))
         return 0
@@ -136,11 +162,12 @@ def engine_status(args) -> int:
 
 def db_path(args):
     """--db resolved like moelab.cli.db_path, minus its duckdb import (~150 ms)."""
-    from moelab.engine.service.paths import resolve_db
+    from moelab.engine.service.paths import check_db_file, resolve_db
     path = resolve_db(getattr(args, "db", None))
     if not path.parent.is_dir():
         raise UsageError(f"database directory {path.parent} does not exist; create it or "
                          "pass another --db")
+    check_db_file(path)
     return path
 
 

@@ -18,10 +18,12 @@ def register(sub, groups) -> None:
 
 
 def run(args) -> int:
-    from moelab.configargs import config_from_args
-    from moelab.foreground import run_foreground
+    from moelab.configargs import check_size, config_from_args
     cfg = config_from_args(args)
-    return run_foreground(cfg, db_path(args), args.preset, args.quick, args.device)
+    path = db_path(args)
+    check_size(cfg, path, args.yes)  # before anything is allocated, or torch imported
+    from moelab.foreground import run_foreground
+    return run_foreground(cfg, path, args.preset, args.quick, args.device)
 
 
 def default_command(args) -> int:

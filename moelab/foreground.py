@@ -8,6 +8,7 @@ is queued on it and followed here (same bar, same summary); Ctrl-C cancels it ei
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, replace
 
 from rich.console import Console
 from rich.progress import (
@@ -21,7 +22,7 @@ from rich.progress import (
 
 from moelab.engine.config import Config
 
-FINISHED = ("done", "failed", "cancelled", "interrupted")
+FINISHED = ("done", "failed", "cancelled")
 
 
 def run_foreground(cfg: Config, db_path, preset: str | None, quick: bool,
@@ -44,9 +45,10 @@ def _bar(console: Console) -> Progress:
 
 def _show(bar: Progress, task, n_models: int, p) -> None:
     # the bar advances by instance-steps so the ETA is honest across batches
+    loss = p.get("loss")
     bar.update(task, completed=p["work_done"] / max(p["work_total"], 1) * n_models,
-               steps=f"batch {p['batch']}/{p['n_batches']} step {p['step']}/{p['steps']}",
-               loss=f"{p['loss']:.4g}", device=p["device"])
+               steps=f"unit {p['batch']}/{p['n_batches']} step {p['step']}/{p['steps']}",
+               loss="…" if loss is None else f"{loss:.4g}", device=p.get("device") or "")
 
 
 # -- on the lab service ---------------------------------------------------------------------
@@ -69,7 +71,7 @@ def run_on_service(cfg: Config, db_path, preset: str | None, quick: bool,
             status = _follow(events, eid, cfg.name, n_models, console)
         except KeyboardInterrupt:
             new = client.cancel(eid)
-            console.print(f"[yellow]experiment {eid} {new}; nothing of it was stored")
+            console.print(f"[yellow]experiment {eid} {new}; the units stored so far are kept")
             return 130
         row = client.read("experiment", experiment_id=eid) or {}
     status = row.get("status", status)
@@ -104,105 +106,151 @@ def _follow(events, eid: int, name: str, n_models: int, console: Console) -> str
 
 # -- in this process ------------------------------------------------------------------------
 
+@dataclass
+class Trained:
+    """What a foreground run reports: the experiment, its runs, where and how fast."""
+    experiment_id: int
+    n_runs: int
+    device: str
+    seconds: float
+    message: str
+    store_seconds: float = 0.0
+    handed_over: bool = False  # a service took it over mid-way and finished it
+
+
 def run_here(cfg: Config, db_path, preset: str | None, quick: bool, device: str | None,
              console: Console) -> int:
     try:
-        exp_id, result, store_seconds = train_and_store(cfg, db_path, preset, quick, device,
-                                                        console)
+        t = train_and_store(cfg, db_path, preset, quick, device, console)
     except KeyboardInterrupt:
-        console.print("[yellow]cancelled; nothing of the experiment was stored")
+        console.print("[yellow]cancelled; the units stored so far are kept (the experiment "
+                      "is marked cancelled)")
         return 130
-    _summary(exp_id, result, store_seconds)
+    out = Console()
+    if t.message.startswith(("failed", "cancelled")):
+        console.print(f"[red]experiment {t.experiment_id} {t.message}")
+        return 1
+    out.print(f"[bold green]experiment {t.experiment_id}[/] {cfg.name}: {t.message}, "
+              f"stored in {t.store_seconds:.2f} s")
+    out.print(f"[dim]query it: moelab runs --where 'experiment_id = {t.experiment_id}'[/]")
     return 0
 
 
 def train_and_store(cfg: Config, db_path, preset: str | None, quick: bool,
-                    device: str | None, console: Console):
-    """Train in this process with a progress bar and store; (experiment_id, result, seconds
-    to store). A failure or Ctrl-C is recorded on the experiment, then re-raised."""
+                    device: str | None, console: Console) -> Trained:
+    """Train in this process with a progress bar, storing each unit as it finishes. The file
+    is held only to register the experiment and to store a unit, so other readers can open
+    it meanwhile; if a lab service takes the file mid-way, the experiment is handed to it
+    and followed there. A failure or Ctrl-C is recorded on the experiment, then re-raised."""
     from moelab.db import open_store
     from moelab.engine.device import resolve_device
+    from moelab.engine.plan import plan, unit_work_default
     from moelab.engine.service.owners import foreground_mark
     from moelab.engine.sweep import expand
     dev = resolve_device(device or cfg.train.device)
-    n_models = len(expand(cfg))
-    # Hold the database only to register the experiment and to store it, so other
-    # readers can open the file while training runs. The mark tells a service that starts
-    # meanwhile that this process trains it.
+    runs = expand(cfg)
+    work = unit_work_default()
+    units = plan(cfg, runs=runs, unit_work=work, device=dev)
     with open_store(db_path) as store:
         exp_id = store.create_experiment(cfg.name, preset, cfg.to_json(), status="running",
                                          quick=quick)
-        store.set_experiment_status(exp_id, "running", message=foreground_mark(), device=dev)
+        store.set_experiment_status(exp_id, "running", device=dev, owner=foreground_mark())
+        store.set_plan(exp_id, len(runs), len(units), work)
+    units = [replace(u, experiment_id=exp_id) for u in units]
+    t0 = time.perf_counter()
+    sink = _UnitSink(db_path, exp_id)
     try:
-        result = _train_with_bar(cfg, dev, n_models, console)
+        _train_with_bar(cfg, units, len(runs), dev, sink, console)
+    except _HandedOver:
+        return _follow_handed_over(db_path, exp_id, cfg, len(runs), dev, console)
     except KeyboardInterrupt:
         _end(db_path, exp_id, "cancelled", "interrupted with Ctrl-C")
         raise
     except Exception as e:
         _end(db_path, exp_id, "failed", f"{type(e).__name__}: {e}")
         raise
-    t0 = time.perf_counter()
-    _store(db_path, exp_id, result)
-    return exp_id, result, time.perf_counter() - t0
+    row = sink.final or {}
+    return Trained(exp_id, len(runs), dev, time.perf_counter() - t0,
+                   row.get("message") or "", sink.seconds)
 
 
-def _store(db_path, exp_id: int, result) -> None:
-    from moelab.db import StoreError, open_store
-    from moelab.engine.service.results import summary_line, summary_of
-    summary = summary_of(result)
-    try:
-        store = open_store(db_path)
-    except StoreError as err:
-        if "locked" not in str(err):
-            raise
-        _hand_to_service(db_path, exp_id, result.chunks, summary)  # a service started meanwhile
-        return
-    with store:
-        store.write_runs(exp_id, result.chunks)
-        store.set_experiment_status(exp_id, "done", message=summary_line(summary),
-                                    progress=1.0)
+class _HandedOver(Exception):
+    """A lab service took the database while this run trained."""
 
 
-def _hand_to_service(db_path, exp_id: int, chunks, summary) -> None:
+class _UnitSink:
+    """Stores each finished unit in its own open of the file."""
+
+    def __init__(self, db_path, exp_id: int):
+        self.db_path, self.exp_id = db_path, exp_id
+        self.seconds = 0.0
+        self.final: dict | None = None
+
+    def __call__(self, unit, result) -> None:
+        from moelab.db import StoreLocked, open_store
+        t0 = time.perf_counter()
+        try:
+            store = open_store(self.db_path)
+        except StoreLocked:
+            raise _HandedOver() from None
+        with store:
+            store.write_unit(self.exp_id, unit.index, result.tables, result.meta(),
+                             dict(unit.point_sizes))
+            self.final = store.experiment(self.exp_id)
+        self.seconds += time.perf_counter() - t0
+
+
+def _follow_handed_over(db_path, exp_id: int, cfg: Config, n_runs: int, dev: str,
+                        console: Console) -> Trained:
     from moelab.engine.service.client import ServiceClient
-    from moelab.engine.service.paths import ServicePaths
-    from moelab.engine.service.results import save_result
-    path = ServicePaths.of(db_path).result_file(exp_id)
-    save_result(path, chunks, summary)
+    t0 = time.perf_counter()
     with ServiceClient(db_path) as client:
-        client.request("adopt", experiment_id=exp_id)
+        events = client.events()
+        client.request("adopt", experiment_id=exp_id, status="interrupted",
+                       message="handed over by its foreground run (a lab service took the "
+                               "file); it resumes here")
+        console.print(f"[dim]a lab service took {db_path}: experiment {exp_id} goes on there "
+                      "with the units not yet stored, followed here[/]")
+        status = _follow(events, exp_id, cfg.name, n_runs, console)
+        row = client.read("experiment", experiment_id=exp_id) or {}
+    status = row.get("status", status)
+    message = row.get("message") or ""
+    if status != "done":
+        message = f"{status}: {message}"
+    return Trained(exp_id, n_runs, row.get("device") or dev, time.perf_counter() - t0,
+                   message, handed_over=True)
 
 
 def _end(db_path, exp_id: int, status: str, message: str) -> None:
-    from moelab.db import StoreError, open_store
+    from moelab.db import StoreLocked, open_store
     try:
         with open_store(db_path) as store:
             store.set_experiment_status(exp_id, status, message=message)
-    except StoreError as err:
-        if "locked" not in str(err):
-            raise
+    except StoreLocked:
         from moelab.engine.service.client import ServiceClient
         with ServiceClient(db_path) as client:
             client.request("adopt", experiment_id=exp_id, status=status, message=message)
 
 
-def _train_with_bar(cfg: Config, dev: str, n_models: int, console: Console):
-    from dataclasses import asdict
+def _train_with_bar(cfg: Config, units, n_models: int, dev: str, sink, console: Console):
+    from moelab.engine.executors.base import UnitDone, UnitProgress
+    from moelab.engine.executors.inprocess import InProcessExecutor
+    work_total = sum(u.work for u in units)
+    state = {"stored": 0, "units": 0, "runs": 0}
 
-    from moelab.engine.experiment import run_experiment
+    def on_event(ev) -> None:
+        if isinstance(ev, UnitProgress):
+            _show(bar, task, n_models, {
+                "work_done": state["stored"] + ev.step * ev.n_models,
+                "work_total": work_total, "batch": state["units"] + 1,
+                "n_batches": len(units), "step": ev.step, "steps": ev.steps,
+                "loss": ev.loss, "device": ev.device})
+        elif isinstance(ev, UnitDone):
+            sink(ev.unit, ev.result)
+            state["stored"] += ev.unit.work
+            state["units"] += 1
+
     with _bar(console) as bar:
         task = bar.add_task(cfg.name, total=n_models, steps="", loss="…", device=dev)
-        result = run_experiment(cfg, dev, progress=lambda p: _show(bar, task, n_models,
-                                                                    asdict(p)))
+        InProcessExecutor().run(units, on_event, lambda: False)
         bar.update(task, completed=n_models)
-    return result
-
-
-def _summary(exp_id: int, r, store_seconds: float) -> None:
-    out = Console()
-    ev = r.eval_loss
-    chosen = int(r.chosen.sum())
-    out.print(f"[bold green]experiment {exp_id}[/] {r.config.name}: {len(r.runs)} runs "
-              f"({chosen} chosen), eval loss {ev.min():.4g} .. {ev.max():.4g}, "
-              f"trained in {r.seconds:.1f} s on {r.device}, stored in {store_seconds:.2f} s")
-    out.print(f"[dim]query it: moelab runs --where 'experiment_id = {exp_id}'[/]")

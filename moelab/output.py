@@ -34,7 +34,7 @@ def _json_default(v):
 def print_rows(columns: list[str], rows: list[tuple], fmt: str = "table",
                title: str | None = None) -> None:
     if fmt == "csv":
-        w = csv.writer(sys.stdout)
+        w = csv.writer(sys.stdout, lineterminator="\n")  # Unix tools expect LF, not CRLF
         w.writerow(columns)
         w.writerows(rows)
     elif fmt == "json":

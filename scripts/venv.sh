@@ -4,7 +4,19 @@ set -e
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="$root/.venv"
 torch_spec="${MOELAB_TORCH:-torch==2.13.0}"
-stamp_want="$(cat "$root/pyproject.toml" | sha1sum | cut -c1-12) $torch_spec"
+# MOELAB_EXTRAS: the optional extras to install (./test asks for test,dask; a venv that
+# already has more than asked for is kept as it is).
+extras="${MOELAB_EXTRAS:-test}"
+stamp_base="$(cat "$root/pyproject.toml" | sha1sum | cut -c1-12) $torch_spec"
+stamp_have="$(cat "$venv/.moelab-stamp" 2>/dev/null || true)"
+stamp_want="$stamp_base $extras"
+case "$stamp_have" in
+    "$stamp_base "*) have_extras=",${stamp_have#"$stamp_base "},"
+        for e in ${extras//,/ }; do
+            case "$have_extras" in *",$e,"*) ;; *) stamp_have="";; esac
+        done
+        [ -n "$stamp_have" ] && stamp_want="$stamp_have";;
+esac
 if [ ! -x "$venv/bin/python" ]; then
     echo "moelab: creating virtual environment in $venv" >&2
     python3 -m venv "$venv"
@@ -13,7 +25,7 @@ if [ "$(cat "$venv/.moelab-stamp" 2>/dev/null)" != "$stamp_want" ]; then
     echo "moelab: installing dependencies ($torch_spec)" >&2
     "$venv/bin/pip" install -q --disable-pip-version-check "$torch_spec" 2>&1 | grep -v "^WARNING: Location" >&2 || true
     "$venv/bin/python" -c "import torch" || { echo "moelab: torch install failed ($torch_spec)" >&2; exit 1; }
-    "$venv/bin/pip" install -q --disable-pip-version-check -e "$root[test]" 2>&1 | grep -v "^WARNING: Location" >&2 || true
+    "$venv/bin/pip" install -q --disable-pip-version-check -e "$root[$extras]" 2>&1 | grep -v "^WARNING: Location" >&2 || true
     "$venv/bin/python" -c "import moelab.cli" || { echo "moelab: install failed" >&2; exit 1; }
     echo "$stamp_want" > "$venv/.moelab-stamp"
 fi

@@ -125,7 +125,10 @@ def usage_experiment() -> dict:
     experts = {"local_index": [0, 0, 1, 1], "expert": [0, 1, 0, 1],
                "usage": [0.5, 0.5, 0.4, 0.6], "n_monosemantic": [0, 1, 1, 2],
                "usage_when_mono_active": [np.nan, 0.7, 0.8, 0.9],
-               "usage_when_only_mono_active": [np.nan, 0.9, 1.0, 1.0]}
+               "usage_when_only_mono_active": [np.nan, 0.9, 1.0, 1.0],
+               "usage_dense": [0.3, 0.7, 0.2, 0.8], "usage_dense_mono_active": [np.nan, 0.75,
+                                                                                0.5, 0.95],
+               "usage_dense_only_mono": [np.nan, 1.0, 0.0, 1.0]}
     return {"runs": runs, "experts": experts}
 
 
@@ -268,8 +271,11 @@ def test_usage_table_csv_and_latex(client, lab, tmp_path):
         draw(client, ids, "usage-table", "usage", tmp_path, ".csv").read_text())))
     assert rows[0][0] == "router init" and len(rows) == 1 + 4
     by = {(r[0], r[1]): r for r in rows[1:]}
-    assert by[("random_khot", "2")][4:] == ["60.0", "90.0", "100.0"]
-    assert by[("xavier", "0")][5:] == ["", ""]  # undefined without monosemantic features
+    assert by[("random_khot", "2")][4:7] == ["60.0", "90.0", "100.0"]  # training data
+    assert by[("random_khot", "2")][7:] == ["80.0", "95.0", "100.0"]  # dense, the authors'
+    assert by[("xavier", "0")][5:7] == ["", ""]  # undefined without monosemantic features
+    assert by[("xavier", "0")][7:] == ["30.0", "", ""]
+    assert "[training data]" in rows[0][4] and "authors' definition" in rows[0][7]
     tex = draw(client, ids, "usage-table", "usage", tmp_path, ".tex").read_text()
     assert "\\begin{tabular}" in tex and "random\\_khot" in tex and "90.00" in tex
 

@@ -161,7 +161,7 @@ def test_sigkill_mid_run_then_restart_reruns_the_interrupted(lab):
     assert client.status()["service"]["pid"] != pid
     row = experiment(client, second)
     assert row["status"] in ("interrupted", "running")
-    assert "again" in row["message"]  # "it runs again" / "running again after an interruption"
+    assert "resum" in row["message"]  # "it resumes" / "resuming after an interruption"
     assert "was interrupted; requeued" in lab.paths.log.read_text()
     assert wait_for(lambda: finished(client, second))["status"] == "done"
     _, counts = client.sql("SELECT experiment_id, count(*), count(DISTINCT run_id) FROM runs "
@@ -197,17 +197,26 @@ def test_cancel_queued_running_finished_and_unknown(lab):
     assert stop_service(lab.db).startswith("stopped")
     with DirectClient(lab.db) as direct:
         row = direct.read("experiment", experiment_id=again)
-    assert row["status"] == "interrupted" and "runs again" in row["message"]
+    assert row["status"] == "interrupted" and "resumes" in row["message"]
 
 
-def test_a_dying_worker_fails_its_experiment_and_the_queue_goes_on(lab):
+def test_a_dying_worker_is_retried_then_fails_its_experiment_and_the_queue_goes_on(lab):
+    from moelab.engine.executors.base import MAX_TRIES
     client = lab()
     doomed = client.submit(tiny(100_000))
     after = client.submit(tiny(20))
-    worker = first_progress(client, doomed)["worker_pid"]
-    os.kill(worker, signal.SIGKILL)
+    killed: list[int] = []
+    for _ in range(MAX_TRIES):  # each try's worker is killed: a fresh one takes the unit again
+        def fresh_worker():
+            r = client.status()["running"]
+            pid = r and r["experiment_id"] == doomed and r.get("worker_pid")
+            return pid if pid and pid not in killed and r["step"] >= 1 else None
+        pid = wait_for(fresh_worker, every=0.05)
+        os.kill(pid, signal.SIGKILL)
+        killed.append(pid)
     row = wait_for(lambda: finished(client, doomed))
     assert row["status"] == "failed" and "killed by SIGKILL" in row["message"]
+    assert "failed on every try" in row["message"]
     assert wait_for(lambda: finished(client, after))["status"] == "done"
     assert client.request("ping")["pid"] == client.status()["service"]["pid"]
 

@@ -21,7 +21,7 @@ from moelab.engine.service.events import EventHub
 from moelab.engine.service.owners import foreground_alive, foreground_mark, foreground_owner
 from moelab.engine.service.paths import ServicePaths, resolve_db
 from moelab.engine.service.protocol import ProtocolError, decode, encode, parse_request
-from moelab.engine.service.scheduler import died_message
+from moelab.engine.executors.local import died_message
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
@@ -76,7 +76,6 @@ def test_files_beside_the_database(tmp_path):
     p = ServicePaths.of(tmp_path / "lab.duckdb")
     assert p.socket == tmp_path / "lab.duckdb.sock"
     assert p.info.name == "lab.duckdb.service.json" and p.log.name == "lab.duckdb.service.log"
-    assert p.result_file(7).name == "lab.duckdb.exp7.result"
 
 
 def test_long_database_paths_get_a_short_private_socket(tmp_path):
@@ -136,12 +135,13 @@ def test_eta_follows_the_recent_rate(monkeypatch):
     from moelab.engine.service import scheduler
     clock = [0.0]
     monkeypatch.setattr(scheduler.time, "monotonic", lambda: clock[0])
-    job = scheduler.Job(1, "x", 4, "{}")
+    from moelab.engine.executors.base import UnitProgress
+    job = scheduler.Job(1, "x", "{}", n_models=4, work_total=10_000)
     assert job.eta_seconds() is None
 
     def report(t: float, work: int) -> None:
         clock[0] = t
-        job.record({"work_done": work, "work_total": 10_000})
+        job.record(UnitProgress(0, work, 20_000, 1, 0.1, "cpu"))
     report(0.0, 0)
     report(10.0, 5000)  # 500 per second
     assert job.eta_seconds() == 10.0

@@ -19,6 +19,7 @@ from moelab.tui.widgets.virtual_table import VirtualTable
 @pytest.fixture(autouse=True)
 def state_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("MOELAB_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("MOELAB_CONFIG_DIR", str(tmp_path / "config"))
     return tmp_path / "state"
 
 
@@ -85,11 +86,20 @@ def test_cancel_a_running_experiment_and_refuse_a_finished_one():
     async def body(app, pilot):
         table = app.screen.query_one("#experiments")
         await until(pilot, lambda: table.row_count == 3)
+        await pilot.press("c")  # asks first (trap 5); n keeps it running
+        await until(pilot, lambda: type(app.screen).__name__ == "Confirm")
+        assert "Cancel experiment 3" in str(app.screen.query_one("#confirm-question").render())
+        await pilot.press("n")
+        await until(pilot, lambda: type(app.screen).__name__ == "RunsScreen")
+        await pilot.pause(0.2)
+        assert client.cancelled == []
         await pilot.press("c")
+        await until(pilot, lambda: type(app.screen).__name__ == "Confirm")
+        await pilot.press("y")
         await until(pilot, lambda: client.cancelled == [3])
-        await pilot.press("down", "c")  # experiment 2 is done: nothing is sent
+        await pilot.press("down", "c")  # experiment 2 is done: nothing is asked or sent
         await pilot.pause(0.3)
-        assert client.cancelled == [3]
+        assert type(app.screen).__name__ == "RunsScreen" and client.cancelled == [3]
     run_app_test(client, body)
 
 
@@ -147,12 +157,12 @@ def test_phase_diagram_grids_cursor_values_and_enter_opens_the_run():
                     and len(app.screen.query(CellGrid)) == 3)
         screen = app.screen
         titles = [g.title for g in screen.query(CellGrid)]
-        assert titles == ["4.A.1/1", "4.A.1/2", "4.A.2/2"]
+        assert titles == ["4.A expert 0 of 1", "4.A expert 0 of 2", "4.A expert 1 of 2"]
         grid = screen.query(CellGrid).first()
         await until(pilot, lambda: grid.has_focus)
         assert (grid.n_cols, grid.n_rows) == (3, 3)
         await pilot.press("right", "down")
-        # Row 1 from the top is the middle importance; column 1 the middle sparsity.
+        # As the paper's figure: columns are importances, rows sparsities (top = highest).
         await until(pilot, lambda: "sparsity 0.5" in text(app, "#cell-info"))
         assert "I_last 1 " in text(app, "#cell-info")
         run_id = screen.cell_at(grid.id, 1, 1)["run_id"]
@@ -179,9 +189,9 @@ def test_run_detail_switches_experts_and_shows_gram_values():
         g01 = sum(W[r][0] * W[r][1] for r in range(len(W)))
         await pilot.press("right")
         await until(pilot, lambda: f"= {g01:.4f}" in text(app, "#gram-info"))
-        assert "expert 1/2" in text(app, "#run-title")
+        assert "expert 0 of 2" in text(app, "#run-title")
         await pilot.press("right_square_bracket")
-        await until(pilot, lambda: "expert 2/2" in text(app, "#run-title"))
+        await until(pilot, lambda: "expert 1 of 2" in text(app, "#run-title"))
         W = detail["experts"][1]["W"]
         assert f"= {sum(W[r][0] * W[r][1] for r in range(len(W))):.4f}" in text(app,
                                                                                  "#gram-info")
@@ -191,7 +201,7 @@ def test_run_detail_switches_experts_and_shows_gram_values():
     run_app_test(FakeClient(seeded_db()), body)
 
 
-def test_experts_screen_shows_table1_grouped_by_router_init():
+def test_experts_screen_shows_table1_grouped_by_setup_and_router_init():
     async def body(app, pilot):
         app.current_experiment = 3
         await pilot.press("5")
@@ -203,9 +213,10 @@ def test_experts_screen_shows_table1_grouped_by_router_init():
                 else None
             return table is not None and table.row_count == 8
         await until(pilot, ready)
-        inits = [table.get_row_at(i)[0] for i in range(8)]
+        inits = [table.get_row_at(i)[1] for i in range(8)]
         assert inits == ["random_khot"] * 4 + ["xavier"] * 4
-        assert "all" in str(table.get_row_at(3)[1])
+        assert [table.get_row_at(i)[2] for i in range(3)] == ["0", "1", "2"]  # from 0
+        assert "all" in str(table.get_row_at(3)[2])
         await pilot.press("l")
         assert app.screen.metric == "eval_loss"
     run_app_test(FakeClient(seeded_db()), body)
@@ -216,24 +227,24 @@ def test_sql_console_pages_100k_rows_and_exports(tmp_path):
         await pilot.press("6")
         await until(pilot, lambda: app.screen.query("#query"))
         box = app.screen.query_one("#query")
-        box.value = "SELECT range AS i, range * 2 AS j FROM range(100000)"
-        await pilot.press("enter")
+        box.text = "SELECT range AS i,\n  range * 2 AS j\nFROM range(100000)"  # multi-line
+        await pilot.press("ctrl+r")
         table = app.screen.query_one("#result", VirtualTable)
         await until(pilot, lambda: table.total == 100_000)
         await pilot.press("escape", "end")
         await until(pilot, lambda: table.row(99_999) is not None)
         assert table.row(99_999) == [99_999, 199_998]
         assert len(table._pages) <= 3  # only what was looked at is held
-        box.value = "DROP TABLE runs"
-        await pilot.press("slash", "enter")
+        box.text = "DROP TABLE runs"
+        await pilot.press("slash", "ctrl+r")
         await until(pilot, lambda: "refused" in text(app, "#sql-status"))
         assert table.total == 100_000
-        box.value = "SELECT run_id, eval_loss FROM runs ORDER BY run_id"
-        await pilot.press("enter")
+        box.text = "SELECT run_id, eval_loss FROM runs ORDER BY run_id"
+        await pilot.press("ctrl+r")
         await until(pilot, lambda: table.total == 45)
         await pilot.press("ctrl+e")
-        await until(pilot, lambda: app.screen.query("#export-path"))
-        app.screen.query_one("#export-path").value = "runs.csv"
+        await until(pilot, lambda: app.screen.query("#prompt-input"))
+        app.screen.query_one("#prompt-input").value = "runs.csv"
         await pilot.press("enter")
         await until(pilot, lambda: (tmp_path / "runs.csv").exists())
     run_app_test(FakeClient(seeded_db()), body, export_dir=tmp_path)
@@ -275,17 +286,22 @@ def test_help_palette_screenshot_and_figure_export(tmp_path):
         await until(pilot, lambda: type(app.screen).__name__ == "HelpScreen")
         assert "Phase diagram" in str(app.screen.query("Static").first().render())
         await pilot.press("escape")
-        await pilot.press("f2")
+        await pilot.press("f2")  # asks where first, in the export folder
+        await until(pilot, lambda: app.screen.query("#prompt-input"))
+        assert app.screen.query_one("#prompt-input").value.startswith(str(tmp_path))
+        await pilot.press("enter")
         await until(pilot, lambda: list(tmp_path.glob("*.svg")))
         commands = [c.title for c in app.get_system_commands(app.screen)]
         for title in ("Runs", "New experiment", "Phase diagram", "Run detail", "Experts",
-                      "SQL console", "Help", "Quick start"):
+                      "SQL console", "Compare", "Help", "Quick start"):
             assert any(c.startswith(title) for c in commands), title
         await pilot.press("3")
         await until(pilot, lambda: isinstance(app.screen, PhaseScreen)
                     and app.screen.experiment == 1)
         await pilot.press("f3")
-        await until(pilot, lambda: list(tmp_path.glob("moelab-phase-diagram-1-*.png")),
+        await until(pilot, lambda: app.screen.query("#prompt-input"))
+        await pilot.press("enter")
+        await until(pilot, lambda: list(tmp_path.glob("moelab-phase-1-paper-*.png")),
                     timeout=60)
     run_app_test(FakeClient(seeded_db()), body, export_dir=tmp_path)
     assert "<svg" in next(tmp_path.glob("*.svg")).read_text()[:500]

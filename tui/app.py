@@ -1,4 +1,4 @@
-"""The lab's Textual app: one client, six views, a live feed.
+"""The lab's Textual app: one client, seven views, a live feed.
 
 The app talks to the lab only through a client object (engine.client.LabClient), given to
 it at construction, so tests run it on a seeded file with a DirectClient or a fake.
@@ -9,17 +9,18 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterable
-from pathlib import Path
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 
 from .collector import YOUNG_EVERY, Collector
+from .connection import Connection
 from .fetch import Fetched, Lab, fetch
 from .format import running_line
 from .live import ExperimentChanged, LiveFeed, ProgressTick
 from .messages import DataChanged, LabStatus
+from .screens.compare import CompareScreen
 from .screens.experts import ExpertsScreen
 from .screens.help import HelpScreen
 from .screens.new_experiment import NewExperimentScreen
@@ -31,12 +32,13 @@ from .screens.sql import SqlScreen
 LOSS_POINTS = 400  # live loss history kept per experiment (thinned when it grows past)
 
 SCREENS_BY_KEY = {
-    "1": ("runs", "Runs", "experiments and runs, filter, sort, cancel"),
+    "1": ("runs", "Runs", "experiments and runs, filter, sort, columns, mark to compare"),
     "2": ("new", "New experiment", "pick a preset, edit, queue"),
-    "3": ("phase", "Phase diagram", "sparsity × last-feature importance, per expert"),
+    "3": ("phase", "Phase diagram", "last-feature importance × sparsity, per expert"),
     "4": ("detail", "Run detail", "Gram matrix, feature norms, loss, router"),
-    "5": ("experts", "Experts", "Table 1 and features per dimension"),
-    "6": ("sql", "SQL console", "read-only queries, export to CSV/Parquet"),
+    "5": ("experts", "Experts", "Table 1 per setup and features per dimension"),
+    "6": ("sql", "SQL console", "read-only queries, saved queries, export"),
+    "7": ("compare", "Compare", "the marked runs side by side"),
 }
 
 
@@ -44,10 +46,11 @@ class MoelabApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "moelab"
     MODES = {"runs": RunsScreen, "new": NewExperimentScreen, "phase": PhaseScreen,
-             "experts": ExpertsScreen, "sql": SqlScreen}
+             "experts": ExpertsScreen, "sql": SqlScreen, "compare": CompareScreen}
     BINDINGS = [
         *[Binding(k, f"show('{mode}')", title, show=False)
           for k, (mode, title, _) in SCREENS_BY_KEY.items()],
+        Binding("q", "back_or_quit", "back/quit", show=False),
         Binding("question_mark", "help", "help"),
         Binding("f1", "help", "help", show=False),
         Binding("f2", "screenshot", "SVG"),
@@ -57,15 +60,18 @@ class MoelabApp(App):
     def __init__(self, client, db_label: str = "", poll_seconds: float = 2.0,
                  export_dir: str | os.PathLike | None = None):
         super().__init__()
+        from .export import default_dir
         self.lab = Lab(client)
         self.db_label = db_label
         self.poll_seconds = poll_seconds
-        self.export_dir = Path(export_dir or os.environ.get("MOELAB_EXPORT_DIR") or ".")
+        self.export_dir = default_dir(export_dir)
         self.status: dict = {}
         self.running: dict | None = None
         self.loss_history: dict[int, list[tuple[int, float]]] = {}
         self.current_experiment: int | None = None
         self.current_run: int | None = None
+        self.marked: set[int] = set()  # runs marked for comparison (space)
+        self.connection = Connection()
         self._progress_at = float("-inf")
         self.feed = LiveFeed(self, self.lab)
         self.collector = Collector()
@@ -89,19 +95,33 @@ class MoelabApp(App):
         fetch(self, "status", lambda: self.lab.call("status"))
 
     def on_fetched(self, message: Fetched) -> None:
-        if message.key == "status" and message.value is not None:
-            self.status = message.value
-            # The event stream is fresher than a poll that may have started before it.
-            stream_quiet = time.monotonic() - self._progress_at > 2 * self.poll_seconds
-            if "running" in self.status and stream_quiet:
-                self.running = self.status.get("running")
-            self._tell_screen()
+        if message.key == "status":
+            self._on_status(message)
         elif message.key == "submitted":
             from .screens.new_experiment import on_submitted
             on_submitted(self, message)
         elif message.key == "figure":
             from .export import on_figure
             on_figure(self, message)
+
+    def _on_status(self, message: Fetched) -> None:
+        if message.error or message.value is None:
+            change = self.connection.failed(message.error or "no answer")
+            if change is not None:
+                self.running = None  # nothing is known to run while the service is away
+                self.notify(change.text, severity="warning", timeout=6)
+            self._tell_screen()
+            return
+        change = self.connection.answered(message.value)
+        self.status = message.value
+        # The event stream is fresher than a poll that may have started before it.
+        stream_quiet = time.monotonic() - self._progress_at > 2 * self.poll_seconds
+        if "running" in self.status and (stream_quiet or change is not None):
+            self.running = self.status.get("running")
+        if change is not None:  # everything on screen may be stale: reload it
+            self.notify(change.text, timeout=6)
+            self.screen.post_message(DataChanged(None))
+        self._tell_screen()
 
     def on_progress_tick(self, message: ProgressTick) -> None:
         progress = self.feed.take_progress()
@@ -124,8 +144,10 @@ class MoelabApp(App):
         self.screen.post_message(DataChanged(message.experiment_id))
 
     def _tell_screen(self) -> None:
-        self.sub_title = running_line(self.running) or self.db_label
-        self.screen.post_message(LabStatus({**self.status, "running": self.running}))
+        self.sub_title = (self.connection.line() or running_line(self.running)
+                          or self.db_label)
+        self.screen.post_message(LabStatus({**self.status, "running": self.running,
+                                            "lost": self.connection.lost}))
 
     # -- navigation ------------------------------------------------------------------------
     def action_show(self, mode: str) -> None:
@@ -138,6 +160,16 @@ class MoelabApp(App):
         self.collector.full()  # a view is being built anyway: the moment for a full pass
         self.switch_mode(mode)
 
+    def action_back_or_quit(self) -> None:
+        """q: back from a view pushed on top (run detail, help), else quit; training goes
+        on in the lab service."""
+        if isinstance(self.screen, ModalScreen):
+            self.screen.dismiss(None)
+        elif len(self.screen_stack) > 1:
+            self.pop_screen()
+        else:
+            self.exit()
+
     def open_run(self, run_id: int | None) -> None:
         if run_id is None:
             self.notify("no run chosen yet: pick one in Runs (Enter) or the phase diagram",
@@ -149,6 +181,21 @@ class MoelabApp(App):
             self.screen.show_run(int(run_id))
         else:
             self.push_screen(RunDetailScreen(int(run_id)))
+
+    def toggle_mark(self, run_id: int) -> None:
+        run_id = int(run_id)
+        self.marked.symmetric_difference_update({run_id})
+        self.notify(f"{'marked' if run_id in self.marked else 'unmarked'} run {run_id}; "
+                    f"{len(self.marked)} marked · 7 compares them", timeout=2)
+        self._marks_changed()
+
+    def set_marks(self, run_ids: Iterable[int]) -> None:
+        self.marked = {int(r) for r in run_ids}
+        self._marks_changed()
+
+    def _marks_changed(self) -> None:
+        if hasattr(self.screen, "marks_changed"):
+            self.screen.marks_changed()
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
@@ -165,6 +212,8 @@ class MoelabApp(App):
                             self.action_export_figure)
         yield SystemCommand("Quick start", "queue fig4 --quick (under a minute on a laptop)",
                             self.quick_start)
+        yield SystemCommand("Clear marks", "unmark every run marked for comparison",
+                            lambda: self.set_marks(()))
         yield from super().get_system_commands(screen)
 
     # -- actions every view shares ---------------------------------------------------------
@@ -173,13 +222,8 @@ class MoelabApp(App):
         submit_preset(self, "fig4", quick=True)
 
     def action_screenshot(self) -> None:
-        name = f"moelab-{self.current_mode or 'view'}-{time.strftime('%Y%m%d-%H%M%S')}.svg"
-        try:
-            path = self.save_screenshot(name, path=str(self.export_dir))
-        except OSError as err:
-            self.notify(f"cannot save the screenshot: {err}", severity="error")
-            return
-        self.notify(f"saved {path}")
+        from .export import screenshot
+        screenshot(self)
 
     def action_export_figure(self) -> None:
         from .export import export_figure

@@ -31,10 +31,11 @@ def num(value, digits: int = 4) -> str:
 
 
 def setup_label(n_features: int, d_hidden: int, n_experts: int, expert: int) -> str:
-    """The paper's figure label, 4.X.e/E, or the shape when it is not one of the paper's."""
+    """The paper's setup (4.A, 4.B, 4.C) or the shape, and the expert counted from 0 as in
+    the views, the CLI and the figures: "4.C expert 1 of 2"."""
     name = FIG4_SETUPS.get((n_features, d_hidden))
     where = f"4.{name}" if name else f"n={n_features} m={d_hidden}"
-    return f"{where}.{expert + 1}/{n_experts}"
+    return f"{where} expert {expert} of {n_experts}"
 
 
 def running_line(running: dict | None) -> str:

@@ -11,8 +11,8 @@ sample routes to, with no gather.
 
 Maths (SPEC), per instance, with c_i = 2·s·I_i (s = 1/B, or 1/(n·B) for the mean over
 features):
-  probs = softmax(R x); T = top-k (ties to the lower expert); gate_j = v_j / Σ_T v (renorm)
-  or v_j (switch); x̂ = Σ_j gate_j ReLU(W_eᵀ W_e x + b_e);
+  probs = softmax(R x); T = top-k (ties to the lower expert, or random); gate_j = v_j / Σ_T v
+  (renorm) or v_j (switch); x̂ = Σ_j gate_j ReLU(W_eᵀ W_e x + b_e);
   rec = s Σ_i I_i (x̂_i − x_i)² summed over the batch; lb = α·E·Σ_e f_e·P_e with f_e the
   share of the batch routed to e (no gradient) and P_e the batch mean of probs_e.
 Backward, per tile: dz = c ⊙ gate ⊙ ReLU'(z) ⊙ (x̂ − x); dh = W_e dz; dW_e += h dzᵀ + dh xᵀ;
@@ -77,9 +77,43 @@ def make_work(n, m, E, k, B, L):
 
 # ------------------------------------------------------------------ routing
 
+@njit(cache=True)
+def _tie_pick(key, step, sample, slot, c):
+    """A uniform pick among c tied experts, from (run key, step, sample, slot) alone:
+    splitmix64 of their mix, so the choice does not depend on the batch or the threads."""
+    z = (key + np.uint64(step) * np.uint64(0x9E3779B97F4A7C15)
+         + np.uint64(sample) * np.uint64(0xD1B54A32D192ED03)
+         + np.uint64(slot) * np.uint64(0x8CB92BA72F3D8DD7))
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    z = z ^ (z >> np.uint64(31))
+    return np.int64(z % np.uint64(c))
+
+
 @njit(fastmath=True, cache=True)
-def _route(R, k, B, w):
-    """probs = softmax(R x) and the top-k experts, their probabilities, per sample."""
+def _break_ties(E, j, t, lt, L, tie_key, step, w):
+    """Slot j of tile t: where several experts share the top probability, pick one at
+    random (tie_break = "random"). Exact ties are all-zero inputs in practice."""
+    lg, best, tij = w.lg, w.lgate, w.topi[t, j]
+    for l in range(lt):
+        c = 0
+        for e in range(E):
+            if lg[e, l] == best[l]:
+                c += 1
+        if c > 1:
+            r = _tie_pick(tie_key, step, t * L + l, j, c)
+            for e in range(E):
+                if lg[e, l] == best[l]:
+                    if r == 0:
+                        tij[l] = e
+                        break
+                    r -= 1
+
+
+@njit(fastmath=True, cache=True)
+def _route(R, k, B, w, tie_key, step):
+    """probs = softmax(R x) and the top-k experts, their probabilities, per sample; ties to
+    the lowest expert, or random ones when tie_key is not 0."""
     L = w.x.shape[2]
     E = R.shape[0]
     best, tot, lg = w.lgate, w.ldgate, w.lg
@@ -121,6 +155,8 @@ def _route(R, k, B, w):
                     if le[l] > best[l]:
                         best[l] = le[l]
                         tij[l] = e
+            if tie_key != 0:
+                _break_ties(E, j, t, lt, L, tie_key, step, w)
             for l in range(lt):
                 tv[j, l] = best[l]
             if j + 1 < k:
@@ -392,9 +428,10 @@ def _router_backward(k, switch, B, have_dtop, dR, w):
 
 @njit(fastmath=True, cache=True)
 def instance_loss_grad(W, b, R, coef, imp, scale, lb_coef, k, switch, B, backward,
-                       dW, db, dR, w):
+                       dW, db, dR, w, tie_key, step):
     """Losses (rec, lb) of one instance on the first B samples in w.x, and with
-    backward=True their gradients into dW (E, m, n), db (E, n), dR (E, n) (overwritten)."""
+    backward=True their gradients into dW (E, m, n), db (E, n), dR (E, n) (overwritten).
+    tie_key (uint64; 0 = lowest expert) and step key the random routing ties."""
     L = w.x.shape[2]
     E = W.shape[0]
     if backward:
@@ -403,7 +440,7 @@ def instance_loss_grad(W, b, R, coef, imp, scale, lb_coef, k, switch, B, backwar
         dR[:] = _ZERO
     if E == 1:
         return _dense(W, b, coef, imp, B, backward, dW, db, w) * scale, 0.0
-    _route(R, k, B, w)
+    _route(R, k, B, w, tie_key, step)
     _sort_entries(E, k, B, w)
     _gates(k, switch, B, w)
     want_dgate = backward and (switch or k > 1)

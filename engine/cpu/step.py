@@ -36,9 +36,10 @@ def _adamw(p, g, m, v, lr, wd, b1, b2, eps, bc1, bc2):
 
 @njit(nogil=True, cache=True)
 def train_step(lo, hi, params, grads, m1, m2, state, neg_inv_p, last_scale, coef, imp, scale,
-               lb_coef, k, switch, batch, L, adam, rec, lb, router_grad_norm):
-    """One training step of every instance. params/grads/m1/m2 are (W, b, R) tuples of
-    (inst, …) arrays; adam = (lr, weight_decay, beta1, beta2, eps, bias_corr1, bias_corr2).
+               lb_coef, k, switch, batch, L, adam, rec, lb, router_grad_norm, tie_keys, t):
+    """Step t of every instance. params/grads/m1/m2 are (W, b, R) tuples of
+    (inst, …) arrays; adam = (lr, weight_decay, beta1, beta2, eps, bias_corr1, bias_corr2);
+    tie_keys (inst,) uint64 key each instance's random routing ties (0: lowest expert).
     Writes each instance's rec and lb losses and router gradient norm (before the update)."""
     W, b, R = params
     dW, db, dR = grads
@@ -48,7 +49,7 @@ def train_step(lo, hi, params, grads, m1, m2, state, neg_inv_p, last_scale, coef
     for i in range(lo, hi):
         fill_sparse(state[i], neg_inv_p[i], last_scale[i], batch, w.x)
         r, l = instance_loss_grad(W[i], b[i], R[i], coef[i], imp[i], scale, lb_coef[i],
-                                  k, switch, batch, True, dW[i], db[i], dR[i], w)
+                                  k, switch, batch, True, dW[i], db[i], dR[i], w, tie_keys[i], t)
         rec[i] = r
         lb[i] = l
         router_grad_norm[i] = np.sqrt(np.sum(dR[i] * dR[i]))
@@ -59,7 +60,7 @@ def train_step(lo, hi, params, grads, m1, m2, state, neg_inv_p, last_scale, coef
 
 
 @njit(nogil=True, cache=True)
-def eval_loss(lo, hi, params, u, p, last_scale, imp, scale, k, switch, L, rec):
+def eval_loss(lo, hi, params, u, p, last_scale, imp, scale, k, switch, L, rec, tie_keys):
     """Reconstruction loss of every instance on one shared batch of uniforms u (n, N):
     x_i = u_i / p_i where u_i < p_i, else 0 (the last feature times last_scale)."""
     W, b, R = params
@@ -76,12 +77,13 @@ def eval_loss(lo, hi, params, u, p, last_scale, imp, scale, k, switch, L, rec):
                 v = u[f, s]
                 w.x[s // L, f, s % L] = v / pf * sc if v < pf else _F(0.0)
         r, _ = instance_loss_grad(W[i], b[i], R[i], imp[i], imp[i], scale, _F(0.0), k, switch,
-                                  N, False, dummy_w, dummy_b, dummy_b, w)
+                                  N, False, dummy_w, dummy_b, dummy_b, w, tie_keys[i], 0)
         rec[i] = r
 
 
 @njit(nogil=True, cache=True)
-def loss_grad(lo, hi, params, x, imp, coef, scale, lb_coef, k, switch, L, rec, lb, grads):
+def loss_grad(lo, hi, params, x, imp, coef, scale, lb_coef, k, switch, L, rec, lb, grads,
+              tie_keys):
     """Losses and gradients of every instance on given data x (inst, n, B): for tests and
     inspection; training draws its own data in train_step."""
     W, b, R = params
@@ -94,6 +96,6 @@ def loss_grad(lo, hi, params, x, imp, coef, scale, lb_coef, k, switch, L, rec, l
             for s in range(B):
                 w.x[s // L, f, s % L] = x[i, f, s]
         r, l = instance_loss_grad(W[i], b[i], R[i], coef[i], imp[i], scale, lb_coef[i],
-                                  k, switch, B, True, dW[i], db[i], dR[i], w)
+                                  k, switch, B, True, dW[i], db[i], dR[i], w, tie_keys[i], 0)
         rec[i] = r
         lb[i] = l

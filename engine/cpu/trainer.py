@@ -1,9 +1,10 @@
 """Training a batch of runs on the CPU: the compiled step (step.py) over NumPy arrays, one
 range of instances per thread.
 
-Each instance draws its data from its own streams, keyed by its data settings and seed, and
-its initial weights come from its seed alone, so a run trains to the same weights whatever
-else shares its batch, on any number of threads.
+Each instance draws its data from its own streams, keyed by its data settings and seed, its
+initial weights come from its own key (engine/inits.py), and its random routing ties from
+its tie key, so a run trains to the same weights whatever else shares its batch, on any
+number of threads.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class CpuTrainer:
 
     def __init__(self, init: tuple[np.ndarray, np.ndarray, np.ndarray], settings,
                  data_keys: list[int], k: int, gating: str, reduction: str, batch_size: int,
-                 lr: float, weight_decay: float, threads: int):
+                 lr: float, weight_decay: float, threads: int, tie_keys=None):
         self.params = tuple(np.ascontiguousarray(a, dtype=_F) for a in init)  # W, b, router
         self.grads = tuple(np.zeros_like(a) for a in self.params)
         self.m1 = tuple(np.zeros_like(a) for a in self.params)
@@ -49,6 +50,7 @@ class CpuTrainer:
         self.scale, self.coef = _loss_scale(self.importance, batch_size, reduction)
         self.lb_coef = np.asarray(settings.lb_coef, dtype=_F)
         self.state = seed_states(data_keys)
+        self.tie_keys = _tie_keys(tie_keys, n_inst)
         self.rec, self.lb, self.router_grad_norm = (np.zeros(n_inst, _F) for _ in range(3))
         n_threads = max(1, min(threads, n_inst))
         self.ranges = [(n_inst * c // n_threads, n_inst * (c + 1) // n_threads)
@@ -70,7 +72,8 @@ class CpuTrainer:
         self._parallel(compiled.train_step, self.params, self.grads, self.m1, self.m2,
                        self.state, self.neg_inv_p, self.last_scale, self.coef,
                        self.importance, self.scale, self.lb_coef, self.k, self.switch,
-                       self.batch, self.L, adam, self.rec, self.lb, self.router_grad_norm)
+                       self.batch, self.L, adam, self.rec, self.lb, self.router_grad_norm,
+                       self.tie_keys, t)
         return self.rec.copy(), self.lb.copy(), self.router_grad_norm.copy()
 
     def eval_loss(self, n_samples: int, seed: int) -> np.ndarray:
@@ -80,7 +83,7 @@ class CpuTrainer:
         out = np.zeros(self.n_inst, _F)
         scale = self.scale * self.batch / n_samples
         self._parallel(compiled.eval_loss, self.params, u, self.p.astype(_F), self.last_scale,
-                       self.importance, scale, self.k, self.switch, self.L, out)
+                       self.importance, scale, self.k, self.switch, self.L, out, self.tie_keys)
         return out.astype(np.float64)
 
     def weights(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -91,9 +94,16 @@ class CpuTrainer:
             self.pool.shutdown(wait=False)
 
 
+def _tie_keys(keys, n_inst: int) -> np.ndarray:
+    """(inst,) uint64 tie keys; None: every instance sends ties to the lowest expert."""
+    if keys is None:
+        return np.zeros(n_inst, np.uint64)
+    return np.array([int(k) & ((1 << 64) - 1) for k in keys], dtype=np.uint64)
+
+
 def loss_and_grads(params: tuple[np.ndarray, np.ndarray, np.ndarray], x: np.ndarray,
                    importance: np.ndarray, lb_coef: np.ndarray, k: int, gating: str,
-                   reduction: str = "sum"):
+                   reduction: str = "sum", tie_keys=None):
     """Losses and gradients of the compiled kernel on given data x (inst, batch, n):
     ((rec, lb), (dW, db, d_router)). For tests and inspection; training draws its own data."""
     params = tuple(np.ascontiguousarray(a, dtype=_F) for a in params)
@@ -106,5 +116,5 @@ def loss_and_grads(params: tuple[np.ndarray, np.ndarray, np.ndarray], x: np.ndar
     xt = np.ascontiguousarray(np.swapaxes(np.asarray(x, dtype=_F), 1, 2))
     compiled.loss_grad(0, n_inst, params, xt, imp, coef, scale,
                        np.ascontiguousarray(lb_coef, dtype=_F), k, gating == "switch",
-                       tile_width(n, m, E), rec, lb, grads)
+                       tile_width(n, m, E), rec, lb, grads, _tie_keys(tie_keys, n_inst))
     return (rec, lb), grads

@@ -19,6 +19,7 @@ from .protocol import decode, encode
 
 CONNECT_TIMEOUT = 5.0
 REPLY_TIMEOUT = 600.0  # a long SQL query may take a while; a hung service should not hang us
+IDLE_CONNECTIONS = 4  # kept open for the next requests; more are opened while all are busy
 
 
 class ServiceUnavailable(ClientError):
@@ -26,22 +27,33 @@ class ServiceUnavailable(ClientError):
 
 
 class ServiceClient:
-    """One request connection (thread-safe, one request at a time) plus one connection per
-    events() stream."""
+    """Thread-safe: each request takes an idle connection or opens one, so a long query in
+    one thread does not hold up the requests of others (the TUI's panels); plus one
+    connection per events() stream."""
 
     def __init__(self, db_path: str | os.PathLike):
         self.paths = ServicePaths.of(db_path)
         self._lock = threading.Lock()
-        self._conn: tuple[socket.socket, Any] | None = None
+        self._idle: list[tuple[socket.socket, Any]] = []
+        self._open_conns: set[socket.socket] = set()
         self._streams: set[socket.socket] = set()
         self._closed = False
+        first = self._open()  # fail now, not at the first request
         with self._lock:
-            self._conn = self._open()  # fail now, not at the first request
+            self._idle.append(first)
+            self._open_conns.add(first[0])
 
     # -- LabClient ---------------------------------------------------------------------------
-    def sql(self, query: str, limit: int | None = None) -> tuple[list[str], list[list]]:
-        out = self.request("sql", query=query, limit=limit)
+    def sql(self, query: str, limit: int | None = None, timeout: float | None = None,
+            max_rows: int | None = None) -> tuple[list[str], list[list]]:
+        limits = {k: v for k, v in (("timeout", timeout), ("max_rows", max_rows))
+                  if v is not None}
+        out = self.request("sql", query=query, limit=limit, **limits)
         return out["columns"], out["rows"]
+
+    def interrupt(self) -> int:
+        """Stop every user query the service is running (the TUI's cancel)."""
+        return int(self.request("interrupt"))
 
     def read(self, name: str, **params) -> Any:
         return self.request("read", name=name, params=params)
@@ -83,8 +95,8 @@ class ServiceClient:
         with self._lock:
             self._closed = True
             streams, self._streams = list(self._streams), set()
-            conn, self._conn = self._conn, None
-        for sock in streams + ([conn[0]] if conn else []):
+            conns, self._open_conns, self._idle = list(self._open_conns), set(), []
+        for sock in streams + conns:
             try:  # shutdown wakes a thread blocked reading this socket
                 sock.shutdown(socket.SHUT_RDWR)
             except OSError:
@@ -99,32 +111,52 @@ class ServiceClient:
 
     # -- the wire ----------------------------------------------------------------------------
     def request(self, op: str, **args) -> Any:
-        with self._lock:
-            if self._closed:
-                raise ClientError("this lab client is closed")
-            reused = self._conn is not None
-            for attempt in (1, 2):
-                try:
-                    if self._conn is None:
-                        self._conn = self._open()
-                    sock, rfile = self._conn
-                    sock.settimeout(REPLY_TIMEOUT)
-                    sock.sendall(encode({"op": op, "args": args}))
-                    line = rfile.readline()
-                    if not line:
-                        raise ConnectionError("the service closed the connection")
-                    reply = decode(line)
-                    break
-                except (OSError, ValueError) as err:
-                    self._drop()
-                    # A kept connection may predate a service restart: retry once, afresh.
-                    if attempt == 2 or not reused or op == "stop":
-                        raise ServiceUnavailable(
-                            f"lost the lab service for {self.paths.db} ({err}); "
-                            "`moelab engine status` says whether it runs") from None
+        for attempt in (1, 2):
+            conn, reused = self._checkout()
+            sock, rfile = conn
+            try:
+                sock.settimeout(REPLY_TIMEOUT)
+                sock.sendall(encode({"op": op, "args": args}))
+                line = rfile.readline()
+                if not line:
+                    raise ConnectionError("the service closed the connection")
+                reply = decode(line)
+            except (OSError, ValueError) as err:
+                self._discard(sock)
+                # A kept connection may predate a service restart: retry once, afresh.
+                if attempt == 2 or not reused or op == "stop":
+                    raise ServiceUnavailable(
+                        f"lost the lab service for {self.paths.db} ({err}); "
+                        "`moelab engine status` says whether it runs") from None
+                continue
+            self._checkin(conn)
+            break
         if not reply.get("ok"):
             raise ClientError(reply.get("error") or "the lab service refused the request")
         return reply.get("result")
+
+    def _checkout(self) -> tuple[tuple[socket.socket, Any], bool]:
+        with self._lock:
+            if self._closed:
+                raise ClientError("this lab client is closed")
+            if self._idle:
+                return self._idle.pop(), True
+        conn = self._open()
+        with self._lock:
+            self._open_conns.add(conn[0])
+        return conn, False
+
+    def _checkin(self, conn: tuple[socket.socket, Any]) -> None:
+        with self._lock:
+            if not self._closed and len(self._idle) < IDLE_CONNECTIONS:
+                self._idle.append(conn)
+                return
+        self._discard(conn[0])
+
+    def _discard(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._open_conns.discard(sock)
+        sock.close()
 
     def _stream(self, sock: socket.socket, rfile) -> Iterator[dict]:
         try:
@@ -147,7 +179,7 @@ class ServiceClient:
     def _open_socket(self) -> socket.socket:
         path = self.paths.socket
         try:
-            st = path.stat()
+            st = path.lstat()  # a link planted by another user is theirs, not the service's
         except FileNotFoundError:
             raise ServiceUnavailable(f"no lab service runs for {self.paths.db}") from None
         if st.st_uid != os.getuid():
@@ -161,11 +193,6 @@ class ServiceClient:
             raise ServiceUnavailable(f"no lab service answers on {path} ({err.strerror or err})"
                                      ) from None
         return sock
-
-    def _drop(self) -> None:
-        if self._conn is not None:
-            self._conn[0].close()
-            self._conn = None
 
 
 def service_running(db_path: str | os.PathLike) -> bool:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 from ..config import Config, ConfigError, from_dict
+from ..estimate import check_fits
 
 
 def submitted_config(raw: dict | None, preset: str | None = None, quick: bool = False,
@@ -27,6 +28,9 @@ def submitted_config(raw: dict | None, preset: str | None = None, quick: bool = 
         else:
             name = str(stored_name or "experiment")
     cfg = from_dict(raw, name=str(name))
+    # Before expanding: a billion seeds must be refused, not built. The day-long question
+    # was asked by the client (`--yes`); what cannot fit is refused here whoever asks.
+    check_fits(cfg, yes=True)
     expand(cfg)  # every run of the sweep must be valid too; raises ConfigError
     return cfg
 

@@ -13,7 +13,6 @@ import logging
 import os
 import threading
 import time
-from pathlib import Path
 
 from moelab.db import QueryRefused, Store, StoreError, run_read_query
 from moelab.db import reads as db_reads
@@ -23,27 +22,31 @@ from ..client import ClientError
 from ..config import ConfigError
 from .configs import config_from_stored, submitted_config
 from .events import EventHub
-from .owners import foreground_alive, foreground_owner
+from .lifecycle import FINISHED, WAITING, Status, check
+from .owners import foreground_alive, foreground_owner, service_mark
 from .paths import ServicePaths
-from .results import load_result, summary_line
 from .scheduler import Job, Scheduler
 
 log = logging.getLogger("moelab.service")
 
-FINISHED = ("done", "failed", "cancelled")
 CANCEL_WAIT = 15.0  # seconds cancel() waits for a running experiment to stop
+SAVE_PROGRESS_EVERY = 5.0  # seconds between progress writes to experiments.progress
+DISK_RETRY = 10.0  # seconds between tries to store a unit on a full disk
 
 
 class LabService:
-    def __init__(self, store: Store, paths: ServicePaths):
+    def __init__(self, store: Store, paths: ServicePaths, executor=None):
+        from ..executors.local import LocalExecutor
         self.store = store
         self.paths = paths
+        self.executor = executor or LocalExecutor(str(paths.log))
         self.hub = EventHub()
         self.lock = threading.RLock()
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self.started_at = dt.datetime.now(dt.UTC)
         self.scheduler = Scheduler(self)
+        self._saved_at = 0.0
         self.ops = {"ping": self.ping, "status": self.status, "submit": self.submit,
                     "cancel": self.cancel, "sql": self.sql, "read": self.read,
                     "adopt": self.adopt, "stop": self.stop}
@@ -69,27 +72,22 @@ class LabService:
     # -- start-up ----------------------------------------------------------------------------
     def recover(self) -> None:
         """Experiments left 'running' by a dead service (or dead foreground run) are marked
-        interrupted; the queue runs them again. Their half-made result files go."""
-        keep: set[int] = set()
+        interrupted; the queue resumes them with the units not yet stored."""
         for row in queue_reads.running(self.store):
             eid = row["experiment_id"]
-            if foreground_alive(row["message"]):
-                keep.add(eid)
+            if foreground_alive(row["owner"]):
                 continue
-            self._set(eid, "interrupted", f"its trainer stopped while it ran "
-                      f"(found at service start {_now()}); it runs again")
+            self._set(eid, Status.INTERRUPTED, f"its trainer stopped while it ran "
+                      f"(found at service start {_now()}); it resumes")
             log.info("experiment %s was interrupted; requeued", eid)
-        for path in self.paths.stale_results():
-            if not any(path.name.startswith(f"{self.paths.db.name}.exp{e}.") for e in keep):
-                path.unlink(missing_ok=True)
 
     def check_foreground(self) -> None:
         """A foreground run whose process died is interrupted like any other."""
         for row in queue_reads.running(self.store):
-            owner = foreground_owner(row["message"])
-            if owner and not foreground_alive(row["message"]):
-                self._set(row["experiment_id"], "interrupted", "its foreground "
-                          f"`moelab run` (pid {owner[0]}) ended before storing; it runs again")
+            owner = foreground_owner(row["owner"])
+            if owner and not foreground_alive(row["owner"]):
+                self._set(row["experiment_id"], Status.INTERRUPTED, "its foreground "
+                          f"`moelab run` (pid {owner[0]}) ended before it finished; it resumes")
                 self.wake.set()
 
     # -- the API -----------------------------------------------------------------------------
@@ -101,12 +99,13 @@ class LabService:
             "service": {"pid": os.getpid(), "socket": str(self.paths.socket),
                         "db": str(self.paths.db), "log": str(self.paths.log),
                         "started_at": self.started_at.replace(tzinfo=None).isoformat(),
-                        "uptime_seconds": round(time.time() - self.started_at.timestamp(), 1)},
+                        "uptime_seconds": round(time.time() - self.started_at.timestamp(), 1),
+                        "executor": self.executor.name},
             "running": self.scheduler.snapshot(),
             "queued": queue_reads.queue(self.store),
             "recent": queue_reads.recent(self.store),
             "foreground": [r for r in queue_reads.running(self.store)
-                           if foreground_owner(r["message"])],
+                           if foreground_owner(r["owner"])],
             "counts": queue_reads.counts(self.store),
         }
 
@@ -131,17 +130,19 @@ class LabService:
             if status in FINISHED:
                 raise ClientError(f"experiment {eid} already finished ({status}); only queued "
                                   "or running experiments can be cancelled")
-            if status in ("queued", "interrupted"):
-                self._set(eid, "cancelled", "cancelled before it ran")
+            if status in WAITING:
+                self._set(eid, Status.CANCELLED, "cancelled before it ran"
+                          + _kept(row))
                 self.publish_status(eid, "cancelled")
                 return "cancelled"
             job = self.scheduler.job
             if job is None or job.experiment_id != eid:
-                if foreground_alive(row["message"]):
-                    pid = foreground_owner(row["message"])[0]
+                if foreground_alive(row["owner"]):
+                    pid = foreground_owner(row["owner"])[0]
                     raise ClientError(f"experiment {eid} trains in a foreground `moelab run` "
                                       f"(pid {pid}); stop it with Ctrl-C in its terminal")
-                self._set(eid, "cancelled", "cancelled; its trainer had already stopped")
+                self._set(eid, Status.CANCELLED, "cancelled; its trainer had already stopped"
+                          + _kept(row))
                 self.publish_status(eid, "cancelled")
                 return "cancelled"
             job.request_stop("user")
@@ -149,11 +150,15 @@ class LabService:
         row = self.store.experiment(eid)
         return row["status"] if row and row["status"] != "running" else "cancelling"
 
-    def sql(self, query: str, limit: int | None = None) -> dict:
+    def sql(self, query: str, limit: int | None = None, timeout: float | None = None,
+            max_rows: int | None = None) -> dict:
+        """A user's query on a cursor of its own (the store's lock is not held while it
+        runs), under the time limit and row cap; server.py interrupts it when its client
+        hangs up (db/userquery.py)."""
         if not isinstance(query, str):
             raise QueryRefused("the query must be text")
-        names, rows = run_read_query(self.store, query,
-                                     limit=None if limit is None else int(limit))
+        names, rows = run_read_query(self.store, query, limit=limit, timeout=timeout,
+                                     max_rows=max_rows)
         return {"columns": names, "rows": [[db_reads.plain(v) for v in r] for r in rows]}
 
     def read(self, name: str, params: dict | None = None) -> object:
@@ -161,26 +166,25 @@ class LabService:
             raise ClientError("read params must be an object")
         return db_reads.read(self.store, str(name), **(params or {}))
 
-    def adopt(self, experiment_id: int, status: str = "done", message: str | None = None) -> str:
-        """The end of a foreground run that found the file held by this service: store the
-        result it left beside the database (done), or record why it ended (failed,
-        cancelled)."""
+    def adopt(self, experiment_id: int, status: str = "interrupted",
+              message: str | None = None) -> str:
+        """A foreground `moelab run` found the file held by this service: it hands its
+        experiment over (interrupted: this service resumes it with the units not yet
+        stored) or records why it ended (failed, cancelled)."""
         eid = _experiment_id(experiment_id)
-        if status not in FINISHED:
-            raise ClientError(f"adopt takes status done, failed or cancelled, not {status!r}")
+        if status not in (Status.INTERRUPTED, Status.FAILED, Status.CANCELLED):
+            raise ClientError(f"adopt takes status interrupted, failed or cancelled, "
+                              f"not {status!r}")
         with self.lock:
             row = self.store.experiment(eid)
-            if row is None or row["status"] != "running" or not foreground_owner(row["message"]):
+            if row is None or row["status"] != "running" or not foreground_owner(row["owner"]):
                 raise ClientError(f"experiment {eid} is not a foreground run waiting to end")
-            if status == "done":
-                path = self.paths.result_file(eid)
-                if not path.exists():
-                    raise ClientError(f"no result file {path} for experiment {eid}")
-                message = self.store_result(eid, path)
-            else:
-                self._set(eid, status, _one_line(message or status))
+            default = "handed over by its foreground run; it resumes here" \
+                if status == Status.INTERRUPTED else status
+            self._set(eid, status, _one_line(message or default) + _kept(row))
         self.publish_status(eid, status)
-        return message
+        self.wake.set()
+        return status
 
     def stop(self) -> str:
         log.info("stop requested")
@@ -205,47 +209,103 @@ class LabService:
                 cfg = config_from_stored(row["config"])
                 from ..sweep import expand
                 n_models = len(expand(cfg))
-            except (ConfigError, ValueError) as err:
+            except (ConfigError, ValueError, TypeError) as err:
                 self._set(eid, "failed", f"its stored config is no longer valid: {err}")
                 self.publish_status(eid, "failed")
                 return self.claim_next()
-            again = "running again after an interruption" if row["status"] == "interrupted" \
+            again = "resuming after an interruption" if row["status"] == "interrupted" \
                 else None
-            self._set(eid, "running", again, progress=0.0)
-            job = Job(eid, row["name"], n_models, row["config"])
+            self._set(eid, Status.RUNNING, again, owner=service_mark())
+            job = Job(eid, row["name"], row["config"], n_models=n_models)
             self.scheduler.job = job
         self.publish_status(eid, "running")
         log.info("running experiment %s (%s, %d models)", eid, row["name"], n_models)
         return job
 
-    def store_result(self, eid: int, path: Path) -> str:
-        try:
-            chunks, summary = load_result(path)
-            self.store.write_runs(eid, chunks)
-            line = summary_line(summary)
-            self._set(eid, "done", line, device=summary["device"], progress=1.0)
-            return line
-        finally:
-            path.unlink(missing_ok=True)
+    def plan_job(self, job: Job) -> list:
+        """Plan the experiment's units (the same plan at every start), record the plan, and
+        return the units not stored yet."""
+        from ..plan import plan, unit_work_default
+        row = self.store.experiment(job.experiment_id) or {}
+        work = self.store.unit_work(job.experiment_id) or unit_work_default()
+        units = plan(config_from_stored(job.config), job.experiment_id, unit_work=work)
+        self.store.set_plan(job.experiment_id, job.n_models, len(units), work)
+        stored = self.store.stored_units(job.experiment_id)
+        job.n_units = len(units)
+        job.work_total = sum(u.work for u in units)
+        job.units_stored = len(stored)
+        job.runs_stored = int(row.get("runs_stored") or 0)
+        job.work_stored = sum(u.work for u in units if u.index in stored)
+        if stored:
+            log.info("experiment %s resumes: %d of %d units stored", job.experiment_id,
+                     len(stored), len(units))
+        return [u for u in units if u.index not in stored]
+
+    def store_unit(self, job: Job, unit, result) -> int:
+        """Store one finished unit (idempotent). On a full disk the trained unit is held
+        here and stored again every few seconds until space frees or the service stops."""
+        point_sizes = dict(unit.point_sizes)
+        while True:
+            try:
+                with self.lock:
+                    ids = self.store.write_unit(job.experiment_id, unit.index, result.tables,
+                                                result.meta(), point_sizes)
+                return len(ids) if ids is not None else 0
+            except StoreError as err:
+                if not _disk_full(err) or self.stopping.is_set() or job.stopping():
+                    raise
+                need = _result_mb(result)
+                msg = (f"no space left on the device of {self.paths.db} (needs about {need} MB "
+                       "more); trained units wait in memory and are stored when space frees")
+                log.error("%s", msg)
+                with self.lock:
+                    self.store.set_experiment_status(job.experiment_id, Status.RUNNING,
+                                                     message=msg)
+                time.sleep(DISK_RETRY)
 
     def finish(self, job: Job, status: str, message: str) -> None:
         with self.lock:
-            self._set(job.experiment_id, status, message)
+            row = self.store.experiment(job.experiment_id) or {}
+            if row.get("status") != Status.DONE:  # done is set with the last unit's runs
+                self._set(job.experiment_id, status, message)
             self.scheduler.job = None
         log.info("experiment %s %s: %s", job.experiment_id, status, message)
         self.publish_status(job.experiment_id, status)
 
-    def save_progress(self, job: Job, fraction: float, device: str | None) -> None:
+    def save_progress(self, job: Job, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._saved_at < SAVE_PROGRESS_EVERY:
+            return
+        self._saved_at = now
         with self.lock:
             if self.scheduler.job is job:
-                self.store.set_experiment_status(job.experiment_id, "running", device=device,
-                                                 progress=fraction)
+                self.store.set_progress(job.experiment_id,
+                                        job.work_done / max(job.work_total, 1), job.device)
 
     def publish_status(self, eid: int, status: str) -> None:
         self.hub.publish({"type": "status", "experiment_id": eid, "status": status})
 
     def _set(self, eid: int, status: str, message: str | None, **kw) -> None:
-        self.store.set_experiment_status(eid, status, message=message, **kw)
+        row = self.store.experiment(eid)
+        if row is not None:
+            check(row["status"], status)
+        self.store.set_experiment_status(eid, str(status), message=message, **kw)
+
+
+def _kept(row: dict) -> str:
+    n = int(row.get("runs_stored") or 0)
+    return f" ({n} of {row.get('n_runs')} runs stored and kept)" if n else ""
+
+
+def _disk_full(err: Exception) -> bool:
+    text = str(err).lower()
+    return "no space left" in text or "disk full" in text or "not enough space" in text
+
+
+def _result_mb(result) -> int:
+    size = sum(getattr(v, "nbytes", 0) or len(v) * 64 for cols in result.tables.values()
+               for v in cols.values())
+    return max(1, round(2 * size / 1e6))
 
 
 def _experiment_id(value) -> int:

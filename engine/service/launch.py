@@ -15,33 +15,38 @@ import threading
 import time
 
 from ..client import ClientError
+from .logfile import LOG_ROTATE_BYTES
 from .paths import ServicePaths, pid_alive, read_info
+from .safefiles import apply_umask, check_lab_files, open_private
 
 START_TIMEOUT = 60.0
-LOG_ROTATE_BYTES = 10 * 1024 * 1024
 
 
 class AlreadyRunning(ClientError):
     """Another service holds this database."""
 
 
-def start_service(db_path, timeout: float = START_TIMEOUT) -> dict:
-    """Start a detached service for db_path; its info dict once it answers."""
+def start_service(db_path, timeout: float = START_TIMEOUT, dask: str | None = None) -> dict:
+    """Start a detached service for db_path; its info dict once it answers. With dask, its
+    units train on that Dask scheduler (or local:N workers)."""
     paths = ServicePaths.of(db_path)
     if not paths.db.parent.is_dir():
         raise ClientError(f"database directory {paths.db.parent} does not exist; create it "
                           "or pass another --db")
+    apply_umask()
+    check_lab_files(paths)  # before anything is written beside the database
     _rotate(paths)
+    log_fd = open_private(paths.log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     read_end, write_end = os.pipe()
     try:
-        with open(paths.log, "ab") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "moelab.engine.service", str(paths.db),
-                 "--ready-fd", str(write_end)],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True, pass_fds=(write_end,), cwd=str(paths.db.parent))
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "moelab.engine.service", str(paths.db),
+             "--ready-fd", str(write_end), *(["--dask", dask] if dask else [])],
+            stdin=subprocess.DEVNULL, stdout=log_fd, stderr=subprocess.STDOUT,
+            start_new_session=True, pass_fds=(write_end,), cwd=str(paths.db.parent))
     finally:
         os.close(write_end)
+        os.close(log_fd)
     # Reap it if it ends while we live, so it never lingers as a zombie that looks alive.
     threading.Thread(target=proc.wait, name="service-reaper", daemon=True).start()
     line = _read_line(read_end, timeout)
@@ -104,7 +109,7 @@ def _read_line(fd: int, timeout: float) -> str:
 
 def _rotate(paths: ServicePaths) -> None:
     try:
-        if paths.log.stat().st_size > LOG_ROTATE_BYTES:
-            os.replace(paths.log, f"{paths.log}.1")
+        if paths.log.lstat().st_size > LOG_ROTATE_BYTES:
+            os.replace(paths.log, f"{paths.log}.1")  # renames the entry, follows no link
     except OSError:
         pass

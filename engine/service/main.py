@@ -22,11 +22,14 @@ import sys
 import threading
 import time
 
+from .logfile import RotatingStderrHandler
 from .paths import ServicePaths, read_info
+from .safefiles import UnsafeFile, apply_umask, check_lab_files, open_private
 
 log = logging.getLogger("moelab.service")
 
 OPEN_RETRY_SECONDS = 5.0  # a direct reader or a foreground run may hold the file briefly
+QUERY_STOP_WAIT = 10.0  # seconds a stop waits for interrupted user queries to unwind
 
 
 class StartError(Exception):
@@ -37,13 +40,17 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m moelab.engine.service")
     ap.add_argument("db")
     ap.add_argument("--ready-fd", type=int)
+    ap.add_argument("--dask", metavar="ADDRESS",
+                    help="train units on this Dask scheduler (or local:N for N local workers)")
     args = ap.parse_args(argv)
-    logging.basicConfig(stream=sys.stderr, level=logging.INFO,
-                        format="%(asctime)s %(process)d %(levelname)s %(message)s")
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     paths = ServicePaths.of(args.db)
+    handler = RotatingStderrHandler(paths.log)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(levelname)s %(message)s"))
+    logging.basicConfig(level=logging.INFO, handlers=[handler])
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
-        lock_fd, service, server = start(paths)
+        apply_umask()  # the WAL, spill files and socket are born private
+        lock_fd, service, server = start(paths, args.dask)
     except Exception as err:
         message = str(err) if isinstance(err, StartError) else f"{type(err).__name__}: {err}"
         log.error("cannot start: %s", message)
@@ -63,19 +70,29 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def start(paths: ServicePaths):
+def start(paths: ServicePaths, dask: str | None = None):
     from moelab.db import StoreError
 
     from .core import LabService
     from .server import LabServer
 
-    lock_fd = _take_lock(paths)
+    try:
+        check_lab_files(paths)
+        lock_fd = _take_lock(paths)
+    except UnsafeFile as err:
+        raise StartError(str(err)) from None
     try:
         store = _open_store(paths)
     except StoreError as err:
         os.close(lock_fd)
         raise StartError(_lock_message(paths, str(err))) from None
-    service = LabService(store, paths)
+    try:
+        executor = _executor(paths, dask)
+    except Exception:
+        store.close()
+        os.close(lock_fd)
+        raise
+    service = LabService(store, paths, executor)
     service.recover()
     if paths.socket.exists() or paths.socket.is_symlink():
         paths.socket.unlink()  # we hold the lock, so whoever made it is gone
@@ -90,16 +107,35 @@ def start(paths: ServicePaths):
     return lock_fd, service, server
 
 
+def _executor(paths: ServicePaths, dask: str | None):
+    """The service's executor: a local worker process, or a Dask cluster (checked now, so a
+    scheduler that does not answer is one line at `moelab engine start`)."""
+    if not dask:
+        return None
+    from ..executors.dask import DaskError, DaskExecutor
+    try:
+        return DaskExecutor(dask)
+    except DaskError as err:
+        raise StartError(str(err)) from None
+
+
 def shutdown(paths: ServicePaths, lock_fd: int, service, server) -> None:
+    from moelab.db.userquery import interrupt_all
     log.info("stopping")
     service.stop()
+    # User queries first: one that runs on would keep the store from closing ("connection
+    # is busy") and hold up the stop for as long as it computes.
+    interrupt_all("the lab service is stopping", wait=QUERY_STOP_WAIT)
     service.scheduler.join(60.0)
+    with contextlib.suppress(Exception):  # a Dask client, a LocalCluster's workers
+        service.executor.close()
     server.shutdown()
     server.server_close()
     service.hub.close_all()
     # Stop taking requests before the store closes under a handler thread.
     with contextlib.suppress(OSError):
         paths.socket.unlink()
+    interrupt_all("the lab service is stopping", wait=QUERY_STOP_WAIT)
     with service.lock:
         service.store.close()
     with contextlib.suppress(OSError):
@@ -111,7 +147,7 @@ def shutdown(paths: ServicePaths, lock_fd: int, service, server) -> None:
 def _take_lock(paths: ServicePaths) -> int:
     """One service per database file: an flock on <db>.service.json, held for life (the
     kernel drops it when the process dies, even by kill -9, so it is never stale)."""
-    fd = os.open(paths.info, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = open_private(paths.info, os.O_RDWR | os.O_CREAT)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

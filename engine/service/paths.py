@@ -6,6 +6,9 @@ For `/data/lab.duckdb`:
   /data/lab.duckdb.service.log   the service's log
   /data/lab.duckdb.exp7.result   a finished experiment on its way from the worker to the store
 
+None of them is opened through a symbolic link, and the service refuses to run while one of
+them belongs to another user (safefiles.py).
+
 A Unix socket path must fit in sun_path (108 bytes on Linux, 104 on macOS). When
 `<db>.sock` is longer, the socket goes to a private directory instead ($XDG_RUNTIME_DIR, else
 /tmp/moelab-<uid>, mode 0700) under a name hashed from the database path, so a client
@@ -19,6 +22,8 @@ import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
+
+from ..client import ClientError
 
 _SUN_PATH_MAX = 100  # below both platforms' limits, with room for the NUL
 
@@ -51,6 +56,19 @@ def resolve_db(arg: str | os.PathLike | None) -> Path:
     return Path(raw).expanduser().absolute()
 
 
+def check_db_file(db: Path) -> None:
+    """A --db that exists must be a regular file: DuckDB would hang opening a FIFO."""
+    try:
+        st = db.stat()
+    except OSError:
+        return
+    if stat.S_ISDIR(st.st_mode):
+        raise ClientError(f"{db} is a directory, not a database file; pass a file path to --db")
+    if not stat.S_ISREG(st.st_mode):
+        raise ClientError(f"{db} is not a regular file (a FIFO, socket or device); pass a "
+                          "DuckDB database file to --db")
+
+
 def socket_path(db: Path) -> Path:
     beside = Path(f"{db}.sock")
     if len(os.fsencode(str(beside))) <= _SUN_PATH_MAX:
@@ -79,14 +97,21 @@ def private_dir() -> Path:
 
 
 def _is_private(path: Path) -> bool:
-    st = path.stat()
-    return st.st_uid == os.getuid() and not st.st_mode & (stat.S_IRWXG | stat.S_IRWXO)
+    st = path.lstat()  # a link planted in /tmp must not lead the socket elsewhere
+    return (stat.S_ISDIR(st.st_mode) and st.st_uid == os.getuid()
+            and not st.st_mode & (stat.S_IRWXG | stat.S_IRWXO))
 
 
 def read_info(paths: ServicePaths) -> dict | None:
     """What the service wrote about itself, or None (absent, being written, or corrupt)."""
+    from .safefiles import UnsafeFile, open_private
     try:
-        info = json.loads(paths.info.read_text())
+        fd = open_private(paths.info, os.O_RDONLY)
+    except (OSError, UnsafeFile):
+        return None  # absent, or a link or someone else's file: nothing to believe
+    try:
+        with os.fdopen(fd, "rb") as fh:
+            info = json.loads(fh.read(1 << 16))
     except (OSError, ValueError):
         return None
     return info if isinstance(info, dict) and isinstance(info.get("pid"), int) else None

@@ -1,29 +1,28 @@
-"""The queue loop: one experiment at a time, each in a fresh spawned worker process.
+"""The queue loop: one experiment at a time, trained as work units by the service's executor.
 
-The scheduler thread claims the oldest waiting experiment, starts a worker, relays its
-progress to the event hub, and records how it ended: done (results stored in one
-transaction), failed (the worker's exception, or how it died), cancelled (by a user), or
-interrupted (the service is stopping; it runs again at the next start).
+The scheduler thread claims the oldest waiting experiment, plans its units, hands the ones
+not yet stored to the executor (a local worker process, or a Dask cluster), stores each
+finished unit at once (the last one marks the experiment done in the same transaction),
+relays progress to the event hub, and records how the experiment ended (lifecycle.py).
 """
 
 from __future__ import annotations
 
 import logging
-import multiprocessing
-import queue
-import signal
 import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..executors.base import UnitDone, UnitFailed, UnitProgress
+from .lifecycle import Status, ended
+
 if TYPE_CHECKING:
     from .core import LabService
 
 log = logging.getLogger("moelab.service")
 
-CANCEL_GRACE = 20.0  # seconds a worker gets to stop at its next step before it is killed
 SAVE_PROGRESS_EVERY = 5.0  # seconds between progress writes to experiments.progress
 FOREGROUND_CHECK_EVERY = 10.0
 ETA_WINDOW = 30.0  # seconds of progress the ETA's rate is measured over
@@ -33,55 +32,75 @@ ETA_WINDOW = 30.0  # seconds of progress the ETA's rate is measured over
 class Job:
     experiment_id: int
     name: str
-    n_models: int
     config: str
+    n_models: int = 0
+    n_units: int = 0
+    units_stored: int = 0
+    runs_stored: int = 0
+    work_total: int = 0
+    work_stored: int = 0
+    inflight: dict = field(default_factory=dict)  # unit index -> (instance-steps done, event)
+    device: str | None = None
+    failure: str | None = None
     stop_reason: str | None = None  # "user" (cancel) or "stop" (service shutdown)
-    stop_at: float = 0.0
-    cancel: object = None  # the worker's multiprocessing Event, once started
-    pid: int | None = None
     started: float = field(default_factory=time.monotonic)
     samples: deque = field(default_factory=deque)  # (time, work_done) of recent progress
-    progress: dict | None = None
     finished: threading.Event = field(default_factory=threading.Event)
 
     def request_stop(self, reason: str) -> None:
         if self.stop_reason is None:
-            self.stop_reason, self.stop_at = reason, time.monotonic()
-        if self.cancel is not None:
-            self.cancel.set()
+            self.stop_reason = reason
+
+    def stopping(self) -> bool:
+        return self.stop_reason is not None
+
+    @property
+    def work_done(self) -> int:
+        return self.work_stored + sum(w for w, _ in self.inflight.values())
 
     def running(self) -> dict:
         """The fields of status()["running"] and of progress events."""
-        p = self.progress or {}
+        last = max(self.inflight.values(), key=lambda v: v[1].unit, default=(0, None))[1]
         return {"experiment_id": self.experiment_id, "name": self.name,
-                "step": p.get("step", 0), "steps": p.get("steps", 0),
-                "batch": p.get("batch", 0), "n_batches": p.get("n_batches", 0),
-                "models_done": p.get("models_done", 0), "n_models": self.n_models,
-                "work_done": p.get("work_done", 0), "work_total": p.get("work_total", 0),
-                "loss": p.get("loss"), "device": p.get("device"),
+                "step": last.step if last else 0, "steps": last.steps if last else 0,
+                "batch": min(self.units_stored + 1, self.n_units), "n_batches": self.n_units,
+                "units_stored": self.units_stored, "n_units": self.n_units,
+                "models_done": self.runs_stored, "runs_stored": self.runs_stored,
+                "n_models": self.n_models,
+                "work_done": self.work_done, "work_total": self.work_total,
+                "loss": last.loss if last else None, "device": self.device,
                 "eta_seconds": self.eta_seconds(),
                 "elapsed_seconds": round(time.monotonic() - self.started, 1),
-                "worker_pid": self.pid, "stopping": self.stop_reason is not None}
+                "stopping": self.stop_reason is not None}
 
-    def record(self, p: dict) -> None:
+    def record(self, ev: UnitProgress) -> None:
+        self.inflight[ev.unit] = (ev.step * ev.n_models, ev)
+        self.device = ev.device
+        self._sample()
+
+    def stored(self, unit, n_runs: int) -> None:
+        self.inflight.pop(unit.index, None)
+        self.units_stored += 1
+        self.runs_stored += n_runs
+        self.work_stored += unit.work
+        self._sample()
+
+    def _sample(self) -> None:
         now = time.monotonic()
-        self.progress = p
-        self.samples.append((now, p["work_done"]))
+        self.samples.append((now, self.work_done))
         while len(self.samples) > 2 and now - self.samples[1][0] > ETA_WINDOW:
             self.samples.popleft()
 
     def eta_seconds(self) -> float | None:
-        # From the rate over the last ETA_WINDOW seconds of progress reports: the worker's
-        # start-up (importing torch) does not count, and batches of bigger models, which
-        # cost more per instance-step, soon set the pace.
-        p = self.progress
-        if not p or not self.samples:
+        # From the rate over the last ETA_WINDOW seconds: the worker's start-up does not
+        # count, and units of bigger models, which cost more per instance-step, set the pace.
+        if not self.samples:
             return None
         t0, w0 = self.samples[0]
-        dt, dw = time.monotonic() - t0, p["work_done"] - w0
+        dt, dw = time.monotonic() - t0, self.work_done - w0
         if dt < 0.5 or dw <= 0:
             return None
-        return round(max(p["work_total"] - p["work_done"], 0) * dt / dw, 1)
+        return round(max(self.work_total - self.work_done, 0) * dt / dw, 1)
 
 
 class Scheduler(threading.Thread):
@@ -89,11 +108,14 @@ class Scheduler(threading.Thread):
         super().__init__(name="scheduler", daemon=True)
         self.service = service
         self.job: Job | None = None  # read and replaced under service.lock
-        self._ctx = multiprocessing.get_context("spawn")
 
     def snapshot(self) -> dict | None:
         job = self.job
-        return job.running() if job is not None else None
+        return self.running(job) if job is not None else None
+
+    def running(self, job: Job) -> dict:
+        return {**job.running(), "executor": self.service.executor.name,
+                "worker_pid": getattr(self.service.executor, "worker_pid", None)}
 
     def run(self) -> None:
         svc = self.service
@@ -114,97 +136,52 @@ class Scheduler(threading.Thread):
                 time.sleep(2.0)
 
     def run_job(self, job: Job) -> None:
-        from .worker import work
         svc = self.service
-        path = svc.paths.result_file(job.experiment_id)
-        path.unlink(missing_ok=True)
-        out = self._ctx.Queue()
-        job.cancel = self._ctx.Event()
-        if job.stop_reason is not None:
-            job.cancel.set()
-        proc = self._ctx.Process(target=work, name=f"moelab-worker-{job.experiment_id}",
-                                 args=(job.experiment_id, job.config, out, job.cancel, str(path)),
-                                 daemon=True)
         try:
-            proc.start()
-            job.pid = proc.pid
-            outcome = self._supervise(job, proc, out)
-            proc.join(10.0)
-            if proc.is_alive():
-                proc.kill()
-                proc.join()
-            status, message = self._conclude(job, outcome, path)
+            todo = svc.plan_job(job)
+            outcome = svc.executor.run(todo, lambda ev: self._on_event(job, ev), job.stopping)
+            status, message = self._conclude(job, outcome)
         except Exception as err:
             log.exception("experiment %s", job.experiment_id)
-            status, message = "failed", f"the service failed to run it: {err}"
-            if proc.is_alive():
-                proc.kill()
-        finally:
-            out.close()
+            status, message = Status.FAILED, f"the service failed to run it: {err}"
+            message += self._kept(job)
         try:
             svc.finish(job, status, message)
         finally:
             job.finished.set()
 
-    def _supervise(self, job: Job, proc, out) -> tuple:
-        last_save = 0.0
-        while True:
-            try:
-                msg = out.get(timeout=0.2)
-            except queue.Empty:
-                if job.stop_reason and time.monotonic() - job.stop_at > CANCEL_GRACE:
-                    proc.kill()
-                    return ("cancelled",)
-                if proc.is_alive():
-                    continue
-                try:  # its last words may still be in the pipe
-                    msg = out.get(timeout=1.0)
-                except queue.Empty:
-                    return ("died", proc.exitcode)
-            if msg[0] != "progress":
-                return msg
-            p = msg[1]
-            now = time.monotonic()
-            job.record(p)
-            self.service.hub.publish({"type": "progress", **job.running()})
-            if now - last_save > SAVE_PROGRESS_EVERY:
-                last_save = now
-                self.service.save_progress(job, p["work_done"] / max(p["work_total"], 1),
-                                           p["device"])
+    def _on_event(self, job: Job, ev) -> None:
+        svc = self.service
+        if isinstance(ev, UnitProgress):
+            job.record(ev)
+            svc.hub.publish({"type": "progress", **self.running(job)})
+            svc.save_progress(job)
+        elif isinstance(ev, UnitDone):
+            n = svc.store_unit(job, ev.unit, ev.result)
+            job.stored(ev.unit, n)
+            svc.hub.publish({"type": "progress", **self.running(job)})
+            svc.hub.publish({"type": "unit", "experiment_id": job.experiment_id,
+                             "unit": ev.unit.index, "runs_stored": job.runs_stored,
+                             "n_runs": job.n_models})
+            svc.save_progress(job, force=True)
+        elif isinstance(ev, UnitFailed):
+            job.failure = f"unit {ev.unit.index} failed on every try: {ev.reason}"
 
-    def _conclude(self, job: Job, outcome: tuple, path) -> tuple[str, str]:
-        kind = outcome[0]
-        if kind == "done":
-            try:
-                return "done", self.service.store_result(job.experiment_id, path)
-            except Exception as err:
-                log.exception("storing experiment %s", job.experiment_id)
-                return "failed", f"storing its results failed: {err}"
-        if job.stop_reason == "stop" and kind in ("cancelled", "died"):
-            return "interrupted", ("the lab service was stopped while it ran; it runs again "
-                                   "at the next start")
-        if job.stop_reason == "user" and kind in ("cancelled", "died"):
-            return "cancelled", f"cancelled while it ran ({self._where(job)})"
-        if kind == "error":
-            return "failed", outcome[1]
-        return "failed", died_message(outcome[1], self.service.paths.log)
+    def _conclude(self, job: Job, outcome: str) -> tuple[Status, str]:
+        status = ended(outcome, job.stop_reason)
+        if status == Status.DONE:
+            row = self.service.store.experiment(job.experiment_id) or {}
+            if row.get("status") == Status.DONE:
+                return Status.DONE, row.get("message") or ""
+            return Status.FAILED, "every unit trained but the experiment was not complete"
+        if status == Status.INTERRUPTED:
+            return status, ("the lab service was stopped while it ran; it resumes at the next "
+                            "start" + self._kept(job))
+        if status == Status.CANCELLED:
+            return status, f"cancelled while it ran{self._kept(job)}"
+        return status, (job.failure or "training failed") + self._kept(job)
 
     @staticmethod
-    def _where(job: Job) -> str:
-        p = job.progress
-        if not p:
-            return "before its first step"
-        return (f"batch {p['batch']}/{p['n_batches']}, step {p['step']}/{p['steps']}, "
-                f"{p['models_done']} of {job.n_models} models done")
-
-
-def died_message(exitcode: int | None, log_path) -> str:
-    if exitcode is not None and exitcode < 0:
-        try:
-            name = signal.Signals(-exitcode).name
-        except ValueError:
-            name = f"signal {-exitcode}"
-        why = " (out of memory? the kernel's OOM killer sends SIGKILL)" \
-            if name == "SIGKILL" else ""
-        return f"the training worker was killed by {name}{why}; see {log_path}"
-    return f"the training worker exited with status {exitcode} without a result; see {log_path}"
+    def _kept(job: Job) -> str:
+        return f" ({job.runs_stored} of {job.n_models} runs stored and kept)" \
+            if job.n_models else ""

@@ -31,6 +31,7 @@ class Source:
     expert: int | None = None
     metric: str | None = None
     run_id: int | None = None
+    against: int | None = None  # the second experiment of a comparison (phase-diff)
 
     def rows(self, read: str, **params) -> list[dict]:
         cols = self.client.read(read, experiment_id=self.experiment_id, **params)

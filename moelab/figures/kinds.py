@@ -29,6 +29,8 @@ KINDS: dict[str, Kind] = {k.name: k for k in [
          "(fig5)", "routing:draw"),
     Kind("training-curves", "a logged metric against step per setup; --metric loss | rec_loss "
          "| lb_loss | router_grad_norm", "curves:draw"),
+    Kind("phase-diff", "where two phase-diagram experiments differ, cell by cell with experts "
+         "matched (e.g. ours against an imported npz); --against ID", "phase_diff:draw"),
     Kind("usage-table", "Table 1: usage of experts by number of monosemantic features, per "
          "router init (table1); writes .csv or .tex", None, (".csv", ".tex")),
 ]}

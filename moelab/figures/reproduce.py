@@ -141,7 +141,10 @@ def _train_on_service(client, todo: list[str], quick: bool, sets: list[str], out
             if exp.get("status") in FINISHED:
                 break
             time.sleep(1.0)
-        o.status, o.message = exp["status"], exp.get("message")
+        # A finished experiment's message is its summary line, not a problem: only a failed or
+        # cancelled one's is kept (the exit status counts messages as problems).
+        o.status = exp["status"]
+        o.message = exp.get("message") if o.status != "done" else None
         o.seconds = time.perf_counter() - t0
         console.print(f"{p}: experiment {o.experiment_id} {o.status}")
 
@@ -151,14 +154,15 @@ def _train_here(db_path: Path, preset: str, cfg, quick: bool, o: Outcome,
     from moelab.foreground import train_and_store
     t0 = time.perf_counter()
     try:
-        o.experiment_id, result, _ = train_and_store(cfg, db_path, preset, quick, None, console)
+        trained = train_and_store(cfg, db_path, preset, quick, None, console)
     except Exception as e:  # the other presets still get their figures; the report says why
         o.status, o.message = "failed", f"{type(e).__name__}: {e}"
         console.print(f"[red]{preset}: failed: {o.message}")
         return
+    o.experiment_id = trained.experiment_id
     o.status, o.seconds = "done", time.perf_counter() - t0
-    console.print(f"{preset}: experiment {o.experiment_id}, {len(result.runs)} runs trained in "
-                  f"{o.seconds:.1f} s on {result.device}")
+    console.print(f"{preset}: experiment {o.experiment_id}, {trained.n_runs} runs trained in "
+                  f"{o.seconds:.1f} s on {trained.device}")
 
 
 def _write_figures(client, o: Outcome, out: Path, fmt: str, console: Console) -> None:

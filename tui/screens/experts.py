@@ -1,12 +1,16 @@
-"""Experts: the paper's Table 1 (grouped by router init) and features per dimension
-against sparsity (the paper's Fig. 3)."""
+"""Experts: the paper's Table 1 per model setup (shape, gating, router init) and expert,
+and features per dimension against sparsity (the paper's Fig. 3), one colour per setup.
+
+Experts are numbered from 0, as in the views and the CLI. Averages never mix setups: an
+experiment like fig4 holds several, and their experts are not the same experts.
+"""
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import DataTable, Footer, Header, Select, Static
+from textual.widgets import DataTable, Footer, Select, Static
 from textual_plotext import PlotextPlot
 
 from ..fetch import Fetched, fetch
@@ -15,8 +19,12 @@ from ..messages import DataChanged
 from . import pickers
 from .base import LabScreen
 
-TABLE1_COLUMNS = ("router init", "expert", "models", "monosemantic", "usage %",
+TABLE1_COLUMNS = ("setup", "router init", "expert", "models", "monosemantic", "usage %",
                   "usage % | mono active", "usage % | only mono active")
+# One colour per series, never reused within a plot (plotext's RGB tuples).
+SERIES_COLOURS = [(0, 114, 178), (230, 159, 0), (0, 158, 115), (204, 121, 167),
+                  (86, 180, 233), (213, 94, 0), (240, 228, 66), (153, 153, 153),
+                  (136, 34, 85), (68, 170, 153), (255, 255, 255), (120, 60, 200)]
 
 
 def pct(v) -> str:
@@ -29,7 +37,31 @@ def setup_name(row: dict) -> str:
     return f"E={row['n_experts']} k={row['k']} m={row['d_hidden']}"
 
 
+def table_setup(row: dict) -> str:
+    return f"n={row['n_features']} {setup_name(row)}" + (
+        f" {row['gating']}" if row.get("gating") not in (None, "renorm") else "")
+
+
+def series(curves: list[dict], metric: str) -> dict[str, list[tuple[float, float]]]:
+    """Per setup, its points; only setups with a curve (two sparsities or more)."""
+    out: dict[str, list] = {}
+    for row in curves:
+        if row[metric] is not None:
+            out.setdefault(setup_name(row), []).append((row["sparsity"], row[metric]))
+    return {k: v for k, v in out.items() if len(v) > 1}
+
+
+def colour_of(i: int) -> tuple[int, int, int]:
+    return SERIES_COLOURS[i % len(SERIES_COLOURS)]
+
+
+def hex_colour(i: int) -> str:
+    r, g, b = colour_of(i)
+    return f"#{r:02x}{g:02x}{b:02x}"
+
+
 class ExpertsScreen(LabScreen):
+    VIEW = "experts"
     BINDINGS = [Binding("l", "toggle_metric", "fpd / loss"), Binding("r", "reload", "reload")]
 
     def __init__(self):
@@ -37,13 +69,16 @@ class ExpertsScreen(LabScreen):
         self.experiment: int | None = None
         self.metric = "fpd"
         self.curves: list[dict] = []
+        self.table1: list[dict] = []
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield from self.top_bars()
         with Horizontal(id="experts-top"):
             yield Select([], id="experiment", prompt="experiment")
-        yield Static("[b]Table 1[/b] per expert, means over the chosen MoE runs", id="t1-title")
+        yield Static("[b]Table 1[/b] per setup and expert (numbered from 0), means over the "
+                     "chosen MoE runs", id="t1-title")
         yield DataTable(id="table1", zebra_stripes=True)
+        yield Static("", id="fpd-note")
         yield PlotextPlot(id="fpd-plot")
         yield Footer()
 
@@ -68,8 +103,9 @@ class ExpertsScreen(LabScreen):
 
     def load(self, experiment: int) -> None:
         self.experiment = experiment
-        fetch(self, "data", lambda: (self.lab.read("table1", experiment_id=experiment),
-                                     self.lab.read("fpd_curves", experiment_id=experiment)))
+        fetch(self, "data", lambda: (
+            self.lab.read("table1_by_setup", experiment_id=experiment),
+            self.lab.read("fpd_curves", experiment_id=experiment)))
 
     def on_fetched(self, message: Fetched) -> None:
         if message.error:
@@ -82,37 +118,42 @@ class ExpertsScreen(LabScreen):
             if choice is not None:
                 self.load(choice)
         elif message.key == "data":
-            table1, self.curves = message.value
-            self.show_table1(table1)
+            self.table1, self.curves = message.value
+            self.show_table1(self.table1)
             self.draw_curves()
 
     def show_table1(self, rows: list[dict]) -> None:
         table = self.query_one("#table1", DataTable)
         table.clear()
         for r in rows:
-            expert = "[b]all[/b]" if r["expert"] is None else str(r["expert"] + 1)
-            table.add_row(r["router_init"], expert, r["n_models"],
+            expert = "[b]all[/b]" if r["expert"] is None else str(r["expert"])
+            table.add_row(table_setup(r), r["router_init"], expert, r["n_models"],
                           num(r["n_monosemantic"], 3), pct(r["usage"]),
                           pct(r["usage_when_mono_active"]),
                           pct(r["usage_when_only_mono_active"]))
         if not rows:
-            table.add_row("no MoE runs in this experiment", "", "", "", "", "", "")
+            table.add_row("no MoE runs in this experiment", *[""] * 7)
 
     def draw_curves(self) -> None:
         plot = self.query_one("#fpd-plot", PlotextPlot)
+        note = self.query_one("#fpd-note", Static)
+        label = "features per dimension" if self.metric == "fpd" else "evaluation loss"
+        lines = series(self.curves, self.metric)
+        if not lines:  # one sparsity (table1, fig5): no curve to draw, say so instead
+            plot.display = False
+            note.update(f"[dim]{label} against sparsity needs two sparsities or more; this "
+                        "experiment has one (fig3 and tms-classic sweep it).[/]")
+            return
+        plot.display = True
+        note.update("")
         plt = plot.plt
         plt.clear_data()
         plt.clear_figure()
-        label = "features per dimension" if self.metric == "fpd" else "evaluation loss"
         plt.title(f"{label} vs sparsity (l switches)")
         plt.xlabel("sparsity")
-        series: dict[str, list] = {}
-        for row in self.curves:
-            series.setdefault(setup_name(row), []).append(row)
-        for name, rows in series.items():
-            pts = [(r["sparsity"], r[self.metric]) for r in rows if r[self.metric] is not None]
-            if len(pts) > 1:
-                plt.plot([p[0] for p in pts], [p[1] for p in pts], label=name, marker="braille")
+        for i, (name, pts) in enumerate(lines.items()):
+            plt.plot([p[0] for p in pts], [p[1] for p in pts], label=name, marker="braille",
+                     color=colour_of(i))
         plot.refresh()
 
     def action_toggle_metric(self) -> None:
@@ -124,9 +165,25 @@ class ExpertsScreen(LabScreen):
             self.app.current_experiment = int(event.value)
             self.load(int(event.value))
 
-    def figure_request(self):
+    def figure_name(self) -> str:
+        return f"experts-{self.experiment}-{self.metric}"
+
+    def figure_spec(self):
         if self.experiment is None:
             return None
-        if self.metric == "fpd":
-            return ("fpd-vs-sparsity", self.experiment, {})
-        return ("loss-vs-sparsity", self.experiment, {"metric": "eval_loss"})
+        panels = [{"type": "table", "title": "Table 1 per setup and expert (from 0)",
+                   "columns": list(TABLE1_COLUMNS), "row": 0,
+                   "rows": [[table_setup(r), r["router_init"],
+                             "all" if r["expert"] is None else str(r["expert"]),
+                             str(r["n_models"]), num(r["n_monosemantic"], 3), pct(r["usage"]),
+                             pct(r["usage_when_mono_active"]),
+                             pct(r["usage_when_only_mono_active"])] for r in self.table1]}]
+        lines = series(self.curves, self.metric)
+        if lines:
+            label = "features per dimension" if self.metric == "fpd" else "evaluation loss"
+            panels.append({"type": "lines", "title": f"{label} vs sparsity", "row": 1,
+                           "x_label": "sparsity", "y_label": label,
+                           "series": [{"label": name, "colour": hex_colour(i),
+                                       "x": [p[0] for p in pts], "y": [p[1] for p in pts]}
+                                      for i, (name, pts) in enumerate(lines.items())]})
+        return {"title": f"experiment {self.experiment}", "panels": panels}

@@ -8,33 +8,48 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-GLOBAL_KEYS = """[b]Everywhere[/b]
-  1 Runs   2 New experiment   3 Phase diagram   4 Run detail   5 Experts   6 SQL console
+GLOBAL_KEYS = """[b]Everywhere[/b] (the tab bar under the title names the views; click it too)
+  1 Runs  2 New experiment  3 Phase diagram  4 Run detail  5 Experts  6 SQL  7 Compare
+  q        back (run detail, help, dialogs) or quit; training goes on in the lab service
+  Esc      leave a text box (then every key above works again)
   ctrl+p   command palette (every view and action)     ?  or F1   this help
   F2       save this view as an SVG screenshot         F3  export this view as a figure
-  tab      next widget     ctrl+q  quit (training goes on in the lab service)
+           (both ask for the path first; the folder is remembered)
+  space    mark the run under the cursor for comparison (Runs, phase diagram, run detail,
+           SQL results with a run_id); 7 compares the marked runs
+  Experts are numbered from 0 everywhere, as in the views and `--expert`.
 
 [b]Runs (1)[/b]
   /  filter runs with SQL over the runs view (Enter applies, ↑↓ recent filters)
   Enter on an experiment: show only its runs · a: all runs · Enter on a run: open it
-  s  sort by the cursor's column (again: reverse) · c  cancel a queued/running experiment
+  s  sort by the cursor's column (again: reverse) · h hide it · < > move it
+  C  choose and order columns (any runs column, config field, min/max/last of a metric)
+  ctrl+s save the view (filter, columns, sort) by name · w open a saved view
+  c  cancel a queued/running experiment (asks first) · u unmark every run
   space  (empty database) queue fig4 --quick
 
 [b]New experiment (2)[/b]
-  pick a preset, edit fields as TOML values; problems show as you type · ctrl+r queue
+  pick a preset, edit fields as TOML values; problems show as you type (checked in the
+  background) · fields a sweep variant sets again are marked ◆ · the variants are listed
+  below the fields, one per line: edit them, ✕ removes one, ctrl+n adds one · ctrl+r queue
 
 [b]Phase diagram (3)[/b]
   arrows move over cells (values below), tab: next grid, Enter opens the run,
   v  next colouring (paper / norm / superposition / dimensionality / loss)
 
 [b]Run detail (4)[/b]
-  [ ]  previous / next expert · arrows move over the Gram matrix · Esc back
+  [ ]  previous / next expert · arrows move over the Gram matrix · Esc or q back
 
 [b]Experts (5)[/b]
   l  features per dimension ↔ loss against sparsity
 
 [b]SQL console (6)[/b]
-  Enter runs the query (↑↓ history) · Esc to the table · ctrl+e export CSV/Parquet"""
+  ctrl+r (or F5) runs the query · tab completes view and column names · ctrl+↑↓ history
+  ctrl+s save the query · ctrl+o saved queries · ctrl+e export CSV/Parquet · Esc: table
+
+[b]Compare (7)[/b]
+  g  group runs whose config differs only by seed (mean and 95% band) or show each run
+  m  next logged metric for the curves · [ ] expert of the Gram panels · u unmark all"""
 
 
 class HelpScreen(ModalScreen):

@@ -1,22 +1,24 @@
-"""New experiment: a preset's fields as a form, validated as you type, then queued.
+"""New experiment: a preset's fields and sweep variants as a form, checked as you type (off
+the UI thread, see tui/validate.py), then queued.
 
-Validation is the engine's own (engine.config / engine.presets are pure Python), so the
-messages are exactly those of `moelab run`.
+The variants are shown and editable, one line each, and every field a variant overrides is
+marked: editing model.n_features on fig4 says at once that the variants set it again.
+Validation is the engine's own, so the messages are exactly those of `moelab run`.
 """
 
 from __future__ import annotations
-
-import json
 
 from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Button, Footer, Header, Input, Label, Select, Static, Switch
+from textual.widgets import Button, Footer, Input, Label, Select, Static, Switch
 
+from .. import form_model as fm
 from ..fetch import Fetched, fetch
 from ..format import duration
 from ..messages import DataChanged
+from ..validate import Checked, Checker
 from .base import LabScreen
 
 DEFAULT_PRESET = "fig4"
@@ -25,62 +27,6 @@ DEFAULT_PRESET = "fig4"
 def preset_names() -> list[str]:
     from moelab.engine.presets import PRESETS
     return list(PRESETS)
-
-
-def field_values(raw: dict) -> dict[str, str]:
-    """Every config field as section.field -> TOML text, the preset's values over defaults."""
-    import dataclasses
-
-    from moelab.engine.config import Config
-    cfg = Config()
-    out = {}
-    for section in ("model", "data", "train"):
-        given = raw.get(section, {})
-        for f in dataclasses.fields(getattr(cfg, section)):
-            value = given.get(f.name, getattr(getattr(cfg, section), f.name))
-            out[f"{section}.{f.name}"] = toml_text(value)
-    for key, values in raw.get("sweep", {}).items():
-        if key != "variants":
-            out[f"sweep.{key}"] = toml_text(values)
-    return out
-
-
-def toml_text(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, str):
-        return json.dumps(value)
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(toml_text(v) for v in value) + "]"
-    if isinstance(value, dict):
-        return "{ " + ", ".join(f"{k} = {toml_text(v)}" for k, v in value.items()) + " }"
-    return str(value)
-
-
-def raw_from_form(base: dict, edits: dict[str, str]) -> dict:
-    """The preset's raw dict with the edited fields parsed as TOML (as --set does)."""
-    from moelab.engine.config import ConfigError, parse_value
-    raw = json.loads(json.dumps(base))
-    problems = []
-    for key, text in edits.items():
-        section, field = key.split(".", 1)
-        try:
-            value = parse_value(text)
-        except ConfigError as err:
-            problems.append(f"{key}: {err}")
-            continue
-        raw.setdefault(section, {})[field] = value
-    if problems:
-        raise ConfigError(problems)
-    return raw
-
-
-def check(raw: dict, name: str) -> tuple[int, int]:
-    """(models, model-steps) of a raw config; raises ConfigError with the CLI's messages."""
-    from moelab.engine.config import from_dict
-    from moelab.engine.sweep import expand
-    runs = expand(from_dict(raw, name=name))
-    return len(runs), sum(r.train.steps for r in runs)
 
 
 def submit_preset(app, preset: str, quick: bool, raw: dict | None = None,
@@ -94,8 +40,16 @@ def submit_preset(app, preset: str, quick: bool, raw: dict | None = None,
     fetch(app, "submitted", work, exclusive=False)
 
 
+def _which(indices: list[int]) -> str:
+    if len(indices) > 2 and indices == list(range(indices[0], indices[-1] + 1)):
+        return f"variants {indices[0]}–{indices[-1]}"
+    return ("variant " if len(indices) == 1 else "variants ") + ", ".join(map(str, indices))
+
+
 class NewExperimentScreen(LabScreen):
-    BINDINGS = [Binding("ctrl+r", "queue", "queue it")]
+    VIEW = "new"
+    BINDINGS = [Binding("ctrl+r", "queue", "queue it"),
+                Binding("ctrl+n", "add_variant", "add variant")]
 
     def __init__(self):
         super().__init__()
@@ -105,10 +59,15 @@ class NewExperimentScreen(LabScreen):
         self.initial: dict[str, str] = {}
         self.seconds_per_step: float | None = None
         self.valid_raw: dict | None = None
+        self.checked: Checked | None = None
         self.inputs: dict[str, Input] = {}
+        self.labels: dict[str, Label] = {}
+        self.variant_inputs: list[Input] = []
+        self._serial = 0
+        self.checker = Checker(self)
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield from self.top_bars()
         with Horizontal(id="new-top"):
             yield Select([(p, p) for p in preset_names()], value=self.preset,
                          allow_blank=False, id="preset")
@@ -124,45 +83,99 @@ class NewExperimentScreen(LabScreen):
     def on_mount(self) -> None:
         fetch(self, "seconds_per_step", lambda: self.lab.read("seconds_per_step"))
         self.load_preset()
+        self.query_one("#preset", Select).focus()  # not a text box: global keys work
 
+    # -- building the form ------------------------------------------------------------------
     def load_preset(self) -> None:
         from moelab.engine.presets import get
         self.base = get(self.preset).raw(self.quick)
-        self.initial = field_values(self.base)
-        form = self.query_one("#form", VerticalScroll)
-        form.remove_children()
-        # Mounting is asynchronous, so the form keeps its inputs itself.
+        self.initial = fm.field_values(self.base)
+        # Mounting is asynchronous, so the form keeps its widgets itself.
         self.inputs = {key: Input(text, classes="field") for key, text in self.initial.items()}
-        form.mount_all([Horizontal(Label(key, classes="field-name"), inp, classes="field-row")
-                        for key, inp in self.inputs.items()])
+        self.labels = {key: Label(key, classes="field-name") for key in self.initial}
+        rows = [Horizontal(self.labels[k], inp, classes="field-row")
+                for k, inp in self.inputs.items()]
+        rows.append(Static("[b]sweep.variants[/b] [dim]one model setup per line, "
+                           "`section.field = value, …`; it overrides the fields above "
+                           "(marked ◆) for its share of the sweep. ✕ or an empty line removes "
+                           "it, ctrl+n adds one.[/]", classes="variants-title"))
+        self.variant_inputs = []
+        rows += [self._variant_row(text) for text in fm.variant_texts(self.base)]
+        self.run_worker(self._rebuild(rows), group="form", exclusive=True)
+        self.mark_overridden()
         self.validate()
+
+    async def _rebuild(self, rows) -> None:
+        form = self.query_one("#form", VerticalScroll)
+        await form.remove_children()
+        await form.mount_all(rows)
+
+    def _variant_row(self, text: str) -> Horizontal:
+        self._serial += 1
+        inp = Input(text, classes="field variant", id=f"variant-{self._serial}")
+        label = Label(f"variant {len(self.variant_inputs)}", classes="field-name variant-name")
+        self.variant_inputs.append(inp)
+        return Horizontal(label, inp,
+                          Button("✕", classes="remove-variant", id=f"rm-{self._serial}"),
+                          classes="field-row variant-row")
+
+    def variants(self) -> list[str]:
+        return [inp.value for inp in self.variant_inputs]
 
     def edits(self) -> dict[str, str]:
         return {key: inp.value.strip() for key, inp in self.inputs.items()
                 if inp.value.strip() != self.initial.get(key)}
 
+    def mark_overridden(self) -> None:
+        over = fm.overridden(self.variants())
+        for key, label in self.labels.items():
+            which = over.get(key)
+            label.update(f"{key} [yellow]◆[/]" if which else key)
+            label.tooltip = f"set again by {_which(which)}" if which else None
+            self.inputs[key].set_class(bool(which), "overridden")
+        for i, inp in enumerate(self.variant_inputs):
+            row = inp.parent
+            if row is not None:
+                row.query_one(".variant-name", Label).update(f"variant {i}")
+
+    # -- checking ---------------------------------------------------------------------------
     def validate(self) -> None:
-        from moelab.engine.config import ConfigError
+        """Ask for a check; the answer arrives as Checked (never on this thread)."""
         name = self.query_one("#name", Input).value.strip() or self.preset
+        self.valid_raw = None
+        self.query_one("#summary", Static).update("[dim]checking…[/]")
+        self.checker.request(self.base, self.edits(), self.variants(), name)
+
+    def on_checked(self, message: Checked) -> None:
+        if not self.checker.current(message):
+            return  # an older edit's answer
+        self.checked = message
         problems = self.query_one("#problems", Static)
         summary = self.query_one("#summary", Static)
-        try:
-            raw = raw_from_form(self.base, self.edits())
-            models, model_steps = check(raw, name)
-        except ConfigError as err:
+        ignored = fm.ignored_edits(self.edits(), self.variants())
+        notes = [f"[yellow]◆ {escape(k)} = {escape(self.edits()[k])} changes nothing: every "
+                 "variant sets it again (edit or remove the variants below)[/]"
+                 for k in ignored]
+        if message.raw is None:
             self.valid_raw = None
-            problems.update("\n".join(f"[red]✗ {escape(p)}[/]" for p in err.problems))
+            problems.update("\n".join([f"[red]✗ {escape(p)}[/]" for p in message.problems]
+                                      + notes))
             summary.update("[red]fix the fields below to queue this experiment[/]")
             return
-        self.valid_raw = raw
-        problems.update("")
-        est = (f" · about {duration(model_steps * self.seconds_per_step)} "
+        self.valid_raw = message.raw
+        problems.update("\n".join(notes))
+        est = (f" · about {duration(message.model_steps * self.seconds_per_step)} "
                "(from this database's past runs)" if self.seconds_per_step else "")
-        summary.update(f"[green]✓[/] [b]{models}[/b] models, {model_steps:,} model-steps"
+        summary.update(f"[green]✓[/] [b]{message.models:,}[/b] models "
+                       f"({fm.breakdown(message.raw)}), {message.model_steps:,} model-steps"
                        f"{est} · ctrl+r queues it")
 
+    # -- events -----------------------------------------------------------------------------
     def on_input_changed(self, event: Input.Changed) -> None:
-        self.validate()
+        if event.input.has_class("variant"):
+            self.mark_overridden()
+        if event.input.id != "prompt-input":
+            self.validate()
 
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "preset" and event.value != self.preset:
@@ -176,11 +189,28 @@ class NewExperimentScreen(LabScreen):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "queue":
             self.action_queue()
+        elif event.button.has_class("remove-variant"):
+            self.remove_variant(event.button.parent)
+
+    def remove_variant(self, row) -> None:
+        self.variant_inputs = [i for i in self.variant_inputs if i.parent is not row]
+        row.remove()
+        self.mark_overridden()
+        self.validate()
+
+    def action_add_variant(self) -> None:
+        row = self._variant_row("model.n_experts = 2")
+        self.query_one("#form", VerticalScroll).mount(row)
+        self.call_after_refresh(self.variant_inputs[-1].focus)
+        self.mark_overridden()
+        self.validate()
 
     def action_queue(self) -> None:
-        self.validate()
         if self.valid_raw is None:
-            self.notify("the form has problems; see the red lines", severity="error")
+            problems = bool(self.checked and self.checked.raw is None)
+            self.notify("the form has problems; see the red lines" if problems else
+                        "still checking the form; try again in a moment",
+                        severity="error" if problems else "warning")
             return
         name = self.query_one("#name", Input).value.strip() or None
         submit_preset(self.app, self.preset, self.quick, self.valid_raw, name)
@@ -188,7 +218,8 @@ class NewExperimentScreen(LabScreen):
     def on_fetched(self, message: Fetched) -> None:
         if message.key == "seconds_per_step":
             self.seconds_per_step = message.value
-            self.validate()
+            if self.checked is not None:
+                self.on_checked(self.checked)
 
 
 def on_submitted(app, message: Fetched) -> None:

@@ -1,5 +1,6 @@
 """Phase diagram: one grid per expert for a sweep over sparsity × last-feature importance,
-in the paper's layout (4.X.e/E), coloured by SPEC's formula or one metric."""
+laid out as the paper's figure (x = importance, y = sparsity), coloured by SPEC's formula or
+one metric, cells as large as the terminal allows (see tui/phase_model.py)."""
 
 from __future__ import annotations
 
@@ -7,80 +8,48 @@ import asyncio
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Footer, Header, Select, Static
+from textual.containers import Horizontal, ScrollableContainer
+from textual.widgets import Footer, Select, Static
 
-from ..colours import phase_colour, sequential, unit_scale
+from .. import phase_model as pm
+from ..colours import phase_colour, sequential
 from ..fetch import Fetched, fetch
-from ..format import num, setup_label
+from ..format import num
 from ..messages import DataChanged
-from ..widgets.cell_grid import CellGrid
+from ..scales import bar_text, key_text
+from ..widgets.cell_grid import CellGrid, fit_level
 from . import pickers
 from .base import LabScreen
 
-# What colours the grid: label, and the cell field (None: SPEC's two-metric colour).
-COLOURINGS = {
-    "paper": ("paper colour: x = superposition (j≠i), y = norm", "superposition"),
-    "paper-all": ("paper colour, authors' superposition (all j)", "superposition_all"),
-    "norm": ("norm of the last feature", "norm"),
-    "superposition": ("superposition of the last feature (j≠i)", "superposition"),
-    "dimensionality": ("dimensionality of the last feature", "dimensionality"),
-    "loss": ("evaluation loss", "eval_loss"),
-}
-
-
-def grid_colours(grid: dict, expert: int, colouring: str) -> tuple[list, dict]:
-    """Colours (rows top = highest importance, cols = sparsity) and the cell of each slot."""
-    xs, ys = grid["sparsity"], grid["last_importance"]
-    cells = {(c["sparsity"], c["last_importance"]): c for c in grid["cells"]
-             if c["expert"] == expert}
-    slots = [(s, li) for li in reversed(ys) for s in xs]
-    found = [cells.get(slot) for slot in slots]
-    field = COLOURINGS[colouring][1]
-    if colouring.startswith("paper"):
-        x = unit_scale([c and c[field] for c in found])
-        y = unit_scale([c and c["norm"] for c in found])
-        flat = [None if c is None else phase_colour(xv or 0.0, yv or 0.0)
-                for c, xv, yv in zip(found, x, y, strict=True)]
-    else:
-        t = unit_scale([c and c[field] for c in found])
-        flat = [None if v is None else sequential(v) for v in t]
-    rows = [flat[r * len(xs):(r + 1) * len(xs)] for r in range(len(ys))]
-    by_slot = {(i % len(xs), i // len(xs)): c for i, c in enumerate(found)}
-    return rows, by_slot
-
-
-def legend(colouring: str, grids: list) -> str:
-    if colouring.startswith("paper"):
-        return ("[on #ffffff]  [/] not represented  [on #0000ff]  [/] monosemantic  "
-                "[on #ff0000]  [/] superposition   "
-                f"[dim]({COLOURINGS[colouring][0]}, each scaled to [0,1] per grid)[/]")
-    return (f"[on {sequential(0)}]  [/][on {sequential(0.5)}]  [/][on {sequential(1)}]  [/] "
-            f"low → high {COLOURINGS[colouring][0]} [dim](scaled per grid)[/]")
+CHROME_LINES = 11  # header, tab bar, pickers, legend, cell info, footer
 
 
 class PhaseScreen(LabScreen):
+    VIEW = "phase"
     BINDINGS = [
         Binding("v", "next_colouring", "colour by"),
+        Binding("space", "mark", "mark run"),
         Binding("r", "reload", "reload"),
     ]
 
     def __init__(self):
         super().__init__()
         self.experiment: int | None = None
+        self.experiment_name = ""
         self.colouring = "paper"
         self.grids: list[dict] = []  # one per setup
-        self.slots: dict[str, dict] = {}  # grid widget id -> {(col,row): cell}
+        self.slots: dict[str, list[list[dict | None]]] = {}  # grid id -> rows of cells
         self.widgets: dict[str, CellGrid] = {}  # mounting is asynchronous: keep references
+        self.drawn: list[dict] = []  # what the grids show, for export
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield from self.top_bars()
         with Horizontal(id="phase-top"):
             yield Select([], id="experiment", prompt="experiment")
-            yield Select([(v[0], k) for k, v in COLOURINGS.items()], value=self.colouring,
+            yield Select([(v[0], k) for k, v in pm.COLOURINGS.items()], value=self.colouring,
                          allow_blank=False, id="colouring")
         yield Static("", id="legend")
-        yield VerticalScroll(id="phase-grids")
+        yield ScrollableContainer(id="phase-grids")
         yield Static("", id="cell-info")
         yield Footer()
 
@@ -121,12 +90,26 @@ class PhaseScreen(LabScreen):
             exps = message.value
             choice = pickers.pick_default(exps, self.app.current_experiment, ("fig4",))
             pickers.fill(self.query_one("#experiment", Select), exps, choice)
+            self.experiment_name = next((e["name"] for e in exps
+                                         if e["experiment_id"] == choice), "")
             if choice is not None:
                 self.load(choice)
             else:
                 self.show_grids([])
         elif message.key == "grids":
             self.show_grids(message.value)
+
+    # -- layout ----------------------------------------------------------------------------
+    def fit(self) -> int:
+        """The cell size at which a row of grids fits the width, and one grid the height."""
+        if not self.grids:
+            return 1
+        per_row = max(g["setup"]["n_experts"] for g in self.grids)
+        n_cols = max(len(g["last_importance"]) for g in self.grids)
+        n_rows = max(len(g["sparsity"]) for g in self.grids)
+        width = max(self.size.width - 2, 20) - 2 * per_row  # scrollbar, grid padding
+        height = max(self.size.height - CHROME_LINES, 6)
+        return fit_level(n_cols, n_rows, width, height, label_width=8, per_row=per_row)
 
     def show_grids(self, grids: list[dict]) -> None:
         same_layout = bool(self.widgets) and [g["setup"] for g in grids] == [
@@ -136,11 +119,14 @@ class PhaseScreen(LabScreen):
             self.paint()
             return
         self.widgets = {}
+        level = self.fit()
         rows = []
         for gi, grid in enumerate(grids):
             s = grid["setup"]
-            widgets = [CellGrid(setup_label(s["n_features"], s["d_hidden"], s["n_experts"], e),
-                                id=f"grid-{gi}-{e}") for e in range(s["n_experts"])]
+            widgets = [CellGrid(pm.grid_title(s, e), id=f"grid-{gi}-{e}")
+                       for e in range(s["n_experts"])]
+            for w in widgets:
+                w.level = level
             self.widgets.update({w.id: w for w in widgets})
             rows.append(Horizontal(*widgets, classes="phase-row"))
         if grids:
@@ -155,7 +141,7 @@ class PhaseScreen(LabScreen):
     async def _mount_rows(self, rows) -> None:
         """One row of grids per frame: mounting all of them at once held the UI thread for
         up to 90 ms on 2 cores."""
-        box = self.query_one("#phase-grids", VerticalScroll)
+        box = self.query_one("#phase-grids", ScrollableContainer)
         await box.remove_children()
         for i, row in enumerate(rows):
             await box.mount(row)
@@ -163,18 +149,40 @@ class PhaseScreen(LabScreen):
                 self.widgets["grid-0-0"].focus()
             await asyncio.sleep(1 / 60)
 
+    def on_resize(self) -> None:
+        level = self.fit()
+        for w in self.widgets.values():
+            w.level = level
+
+    # -- colours ---------------------------------------------------------------------------
     def paint(self) -> None:
-        self.query_one("#legend", Static).update(legend(self.colouring, self.grids))
+        lo, hi = pm.metric_range(self.grids, self.colouring)
+        self.query_one("#legend", Static).update(self.legend(lo, hi))
+        marked = self.app.marked
+        self.drawn = []
         for gi, grid in enumerate(self.grids):
-            xs, ys = grid["sparsity"], grid["last_importance"]
+            y_ticks, x_ticks = pm.axes(grid)
             for e in range(grid["setup"]["n_experts"]):
-                rows, slots = grid_colours(grid, e, self.colouring)
-                self.slots[f"grid-{gi}-{e}"] = slots
+                rows = pm.slots(grid, e)
+                colours, caption = pm.paint(rows, self.colouring, lo, hi)
                 widget = self.widgets[f"grid-{gi}-{e}"]
-                y_ticks = [num(v, 3) if i in (0, len(ys) - 1, len(ys) // 2) else ""
-                           for i, v in enumerate(reversed(ys))]
-                widget.set_data(rows, y_ticks, [num(xs[0], 3), num(xs[-1], 3)],
-                                "sparsity →", "I_last")
+                self.slots[widget.id] = rows
+                widget.marked = {(c, r) for r, row in enumerate(rows)
+                                 for c, cell in enumerate(row)
+                                 if cell is not None and cell["run_id"] in marked}
+                widget.set_data(colours, y_ticks, x_ticks, pm.X_TITLE, pm.Y_TITLE, caption)
+                self.drawn.append({"title": widget.title, "colours": colours, "row": gi,
+                                   "y_ticks": y_ticks, "x_ticks": x_ticks,
+                                   "caption": caption})
+
+    def legend(self, lo, hi):
+        label = pm.COLOURINGS[self.colouring][0]
+        if pm.is_paper(self.colouring):
+            return key_text(phase_colour, "superposition ÷ max", "norm ÷ max").append(
+                f"\n{label}: white not represented, blue monosemantic, red superposition "
+                "(each grid ÷ its own maxima, under it)", style="dim")
+        return bar_text(sequential, lo, hi, label).append(
+            "  (one scale for every grid)", style="dim")
 
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "colouring":
@@ -185,12 +193,14 @@ class PhaseScreen(LabScreen):
             self.load(int(event.value))
 
     def action_next_colouring(self) -> None:
-        names = list(COLOURINGS)
+        names = list(pm.COLOURINGS)
         self.query_one("#colouring", Select).value = names[
             (names.index(self.colouring) + 1) % len(names)]
 
+    # -- cursor ----------------------------------------------------------------------------
     def cell_at(self, grid_id: str, col: int, row: int) -> dict | None:
-        return self.slots.get(grid_id, {}).get((col, row))
+        rows = self.slots.get(grid_id, [])
+        return rows[row][col] if row < len(rows) and col < len(rows[row]) else None
 
     def on_cell_grid_moved(self, message: CellGrid.Moved) -> None:
         if not message.grid.has_focus:  # repainting moves every grid's cursor
@@ -205,15 +215,32 @@ class PhaseScreen(LabScreen):
             f"I_last {num(cell['last_importance'])}  │ norm {num(cell['norm'])}  "
             f"superposition {num(cell['superposition'])} (all j {num(cell['superposition_all'])})"
             f"  dim {num(cell['dimensionality'])}  loss {num(cell['eval_loss'])}  "
-            f"run {cell['run_id']}  [dim]Enter opens it[/]")
+            f"run {cell['run_id']}  [dim]Enter opens it, space marks it[/]")
 
     def on_cell_grid_chosen(self, message: CellGrid.Chosen) -> None:
         cell = self.cell_at(message.grid.id, message.col, message.row)
         if cell is not None:
             self.app.open_run(cell["run_id"])
 
-    def figure_request(self):
-        if self.experiment is None:
+    def action_mark(self) -> None:
+        grid = self.focused
+        if isinstance(grid, CellGrid):
+            cell = self.cell_at(grid.id, *grid.cursor)
+            if cell is not None:
+                self.app.toggle_mark(cell["run_id"])
+
+    def marks_changed(self) -> None:
+        super().marks_changed()
+        if self.grids:
+            self.paint()
+
+    def figure_name(self) -> str:
+        return f"phase-{self.experiment}-{self.colouring}"
+
+    def figure_spec(self):
+        if not self.drawn:
             return None
-        metric = "superposition" if self.colouring == "paper" else "superposition_all"
-        return ("phase-diagram", self.experiment, {"metric": metric})
+        lo, hi = pm.metric_range(self.grids, self.colouring)
+        return pm.figure_spec(f"experiment {self.experiment} {self.experiment_name}: phase "
+                              "diagrams of the last feature", self.colouring, self.drawn,
+                              lo, hi)

@@ -1,5 +1,6 @@
-"""Run detail: per expert the Gram heatmap, feature norms and biases, the loss curve and
-router statistics; [ and ] switch experts."""
+"""Run detail: per expert the Gram heatmap (cells as large as the space allows, with its
+numeric scale), feature norms and biases, the loss curve and router statistics; [ and ]
+switch experts, which are numbered from 0 as in the views and the CLI."""
 
 from __future__ import annotations
 
@@ -7,13 +8,14 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Footer, Static
 from textual_plotext import PlotextPlot
 
 from ..colours import GREEN, PURPLE, diverging
 from ..fetch import Fetched, fetch
 from ..format import num
-from ..widgets.cell_grid import CellGrid
+from ..scales import diverging_text
+from ..widgets.cell_grid import CellGrid, fit_level
 from .base import LabScreen
 
 BAR_WIDTH = 12
@@ -44,7 +46,7 @@ def router_text(run: dict, experts: list[dict], metrics: dict) -> str:
              f"lb α {num(run.get('lb_coef'))})",
              "[dim]e  usage routed mono u|mono u|only[/]"]
     for e in experts:
-        lines.append(f"{e['expert'] + 1:<2} {num(e.get('usage'), 2):>6} "
+        lines.append(f"{e['expert']:<2} {num(e.get('usage'), 2):>6} "
                      f"{num(e.get('route_fraction'), 2):>6} {e.get('n_monosemantic')!s:>4} "
                      f"{num(e.get('usage_when_mono_active'), 2):>6} "
                      f"{num(e.get('usage_when_only_mono_active'), 2):>6}")
@@ -59,9 +61,11 @@ def router_text(run: dict, experts: list[dict], metrics: dict) -> str:
 
 
 class RunDetailScreen(LabScreen):
+    VIEW = "detail"
     BINDINGS = [
         Binding("right_square_bracket", "expert(1)", "next expert"),
         Binding("left_square_bracket", "expert(-1)", "prev expert"),
+        Binding("space", "mark", "mark run"),
         Binding("escape", "app.pop_screen", "back"),
     ]
 
@@ -70,14 +74,16 @@ class RunDetailScreen(LabScreen):
         self.run_id = run_id
         self.detail: dict | None = None
         self.expert = 0
+        self.gram_vmax = 0.0
 
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield from self.top_bars()
         yield Static("loading…", id="run-title")
         with VerticalScroll(id="detail-body"):
             with Horizontal(id="detail-top"):
                 with Vertical(id="gram-box"):
                     yield CellGrid("Gram WᵀW", id="gram")
+                    yield Static("", id="gram-scale")
                     yield Static("", id="gram-info")
                 yield Static("", id="norms")
             with Horizontal(id="detail-bottom"):
@@ -115,13 +121,17 @@ class RunDetailScreen(LabScreen):
             f"S={num(run['sparsity'])} I_last={num(run['last_importance'])} · seed "
             f"{run['seed']}{' (chosen)' if run['chosen'] else ''} · eval loss "
             f"{num(run['eval_loss'])} · fpd {num(run['fpd'], 3)}\n"
-            f"[b]expert {self.expert + 1}/{len(experts)}[/b]  [dim](\\[ and ] switch experts; "
-            "arrows move over the Gram matrix)[/]")
+            f"[b]expert {self.expert} of {len(experts)}[/b] [dim](numbered from 0; \\[ and ] "
+            "switch experts; arrows move over the Gram matrix; space marks the run)[/]")
         colours, vmax = gram_colours(e["gram"])
         n = len(colours)
-        ticks = [str(i) if i in (0, n - 1) else "" for i in range(n)]
-        self.query_one("#gram", CellGrid).set_data(colours, ticks, ["0", str(n - 1)],
-                                                   f"feature j (±{num(vmax, 3)})", "i")
+        ticks = [str(i) if i % 5 == 0 or i == n - 1 else "" for i in range(n)]
+        grid = self.query_one("#gram", CellGrid)
+        grid.level = self.fit(n)
+        grid.set_data(colours, ticks, ticks, "feature j", "i")
+        self.gram_vmax = vmax
+        self.query_one("#gram-scale", Static).update(
+            diverging_text(diverging, vmax or 1.0, "W_i·W_j", width=16))
         self.query_one("#norms", Static).update(
             Text.assemble(("feature norms ‖W_i‖ ", "bold"), ("monosemantic", PURPLE), " / ",
                           ("superposition", GREEN), ", biases\n", norm_bars(e["features"])))
@@ -144,6 +154,20 @@ class RunDetailScreen(LabScreen):
                     plt.plot([s for s, _ in pts], [v for _, v in pts], label=name)
             plot.refresh()
 
+    def fit(self, n: int) -> int:
+        """Gram cells as large as half the width and the height below the title allow."""
+        width = max(self.size.width // 2 - 4, 20)
+        height = max(self.size.height - 8, 8)
+        return fit_level(n, n, width, height, label_width=5)
+
+    def on_resize(self) -> None:
+        if self.detail:
+            self.query_one("#gram", CellGrid).level = self.fit(
+                len(self.detail["experts"][self.expert]["gram"]))
+
+    def action_mark(self) -> None:
+        self.app.toggle_mark(self.run_id)
+
     def _gram_info(self, col: int, row: int) -> None:
         gram = self.detail["experts"][self.expert]["gram"] if self.detail else None
         if gram and row < len(gram) and col < len(gram[row]):
@@ -158,7 +182,31 @@ class RunDetailScreen(LabScreen):
             self.expert = (self.expert + delta) % len(self.detail["experts"])
             self.draw_expert()
 
-    def figure_request(self):
+    def figure_name(self) -> str:
+        return f"run-{self.run_id}-expert-{self.expert}"
+
+    def figure_spec(self):
         if self.detail is None:
             return None
-        return ("gram", self.detail["run"]["experiment_id"], {"run_id": self.run_id})
+        from ..scales import samples
+        grid = self.query_one("#gram", CellGrid)
+        e = self.detail["experts"][self.expert]
+        features = e["features"]
+        vmax = self.gram_vmax or 1.0
+        return {
+            "title": f"run {self.run_id}, expert {self.expert} of "
+                     f"{len(self.detail['experts'])} (experts numbered from 0)",
+            "panels": [
+                {"type": "grid", "title": "Gram WᵀW", "colours": grid.colours,
+                 "x_ticks": [[i, t] for i, t in enumerate(grid.x_ticks) if t],
+                 "y_ticks": [[i, t] for i, t in enumerate(grid.y_ticks) if t],
+                 "x_label": "feature j", "y_label": "feature i", "row": 0},
+                {"type": "bars", "title": "feature norms ‖W_i‖ (purple monosemantic)",
+                 "labels": [str(f["feature"]) for f in features],
+                 "values": [f["norm"] or 0.0 for f in features],
+                 "colours": [PURPLE if f.get("monosemantic") else GREEN for f in features],
+                 "row": 0},
+            ],
+            "key": {"type": "diverging", "vmax": vmax, "label": "W_i·W_j",
+                    "colours": samples(lambda t: diverging(-vmax + 2 * vmax * t, vmax))},
+        }

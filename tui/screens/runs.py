@@ -1,4 +1,5 @@
-"""Runs: experiments with live status and progress, and their runs under a SQL filter."""
+"""Runs: experiments with live status and progress, and their runs under a SQL filter, with
+columns of the user's choosing, saved views, and runs marked (space) for comparison."""
 
 from __future__ import annotations
 
@@ -7,14 +8,18 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.suggester import SuggestFromList
-from textual.widgets import DataTable, Footer, Header, Input, Sparkline, Static
+from textual.widgets import DataTable, Footer, Input, Sparkline, Static
 
 from ..fetch import Fetched, fetch
 from ..format import bar, running_line
 from ..history import History
 from ..messages import DataChanged, LabStatus
+from ..runs_view import RunsView
+from ..settings import Named
 from ..widgets.virtual_table import VirtualTable
 from .base import LabScreen
+from .choosers import ColumnChooser, NamePicker, column_choices
+from .prompts import Confirm, TextPrompt
 
 WELCOME = """[b]Welcome to moelab.[/b]
 
@@ -28,27 +33,41 @@ EXPERIMENT_COLUMNS = ("id", "name", "status", "progress", "runs", "device", "cre
 
 
 class RunsScreen(LabScreen):
+    VIEW = "runs"
     BINDINGS = [
         Binding("slash", "focus_filter", "filter"),
+        Binding("space", "mark", "mark"),
+        Binding("C", "choose_columns", "columns"),
+        Binding("h", "hide_column", "hide col.", show=False),
+        Binding("less_than_sign", "move_column(-1)", "col. left", show=False),
+        Binding("greater_than_sign", "move_column(1)", "col. right", show=False),
+        Binding("ctrl+s", "save_view", "save view"),
+        Binding("w", "open_view", "views"),
         Binding("c", "cancel", "cancel exp."),
         Binding("a", "all_runs", "all runs"),
-        Binding("r", "reload", "reload"),
-        Binding("space", "quick_start", "quick start", show=False),
-        Binding("escape", "leave_filter", "table", show=False),
+        Binding("u", "unmark", "unmark all", show=False),
+        Binding("r", "reload", "reload", show=False),
     ]
 
     def __init__(self):
         super().__init__()
         self.history = History("runs_filter")
-        self.where = ""
-        self.order_by = "run_id"
-        self.descending = False
+        self.view = RunsView()
+        self.views = Named("views")
         self.scope: int | None = None  # show only this experiment's runs
         self.experiments: list[dict] = []
         self._history_at = -1
 
+    @property
+    def where(self) -> str:
+        return self.view.where
+
+    @property
+    def order_by(self) -> str | None:
+        return self.view.order_by
+
     def compose(self) -> ComposeResult:
-        yield Header()
+        yield from self.top_bars()
         yield Static(WELCOME, id="welcome")
         with Vertical(id="runs-body"):
             yield DataTable(id="experiments", cursor_type="row", zebra_stripes=True)
@@ -71,6 +90,7 @@ class RunsScreen(LabScreen):
         self.reload()
 
     def on_screen_resume(self) -> None:
+        self.runs_table.set_marks(self.app.marked)
         self.reload()
 
     # -- loading ---------------------------------------------------------------------------
@@ -79,10 +99,9 @@ class RunsScreen(LabScreen):
         self.load_runs()
 
     def load_runs(self, where: str | None = None) -> None:
-        where = self.where if where is None else where
-        params = dict(where=self._condition(where), order_by=self.order_by,
-                      descending=self.descending, offset=0, limit=self.runs_table.page_size)
-        fetch(self, "runs", lambda: (where, self.lab.read("runs_page", **params)))
+        where = self.view.where if where is None else where
+        params = self.view.params(self._condition(where), 0, self.runs_table.page_size)
+        fetch(self, "runs", lambda: (where, self.lab.read("runs_columns_page", **params)))
 
     def _condition(self, where: str) -> str | None:
         parts = [f"experiment_id = {self.scope}"] if self.scope is not None else []
@@ -108,29 +127,36 @@ class RunsScreen(LabScreen):
                 return
             where, page = message.value
             error.update("")
-            if where != self.where:
-                self.where = where
+            if where != self.view.where:
+                self.view.where = where
                 self.history.add(where)
             t = self.runs_table
-            t.sort_column, t.sort_descending = self.order_by, self.descending
+            t.sort_column, t.sort_descending = self.view.order_by, self.view.descending
+            t.marks = set(self.app.marked)
             t.reset(page["columns"], page["total"], page["rows"])
             self._caption(page["total"])
         elif message.key.startswith("runs-page-"):
             if message.value is not None:
                 page, rows = message.value
                 self.runs_table.set_page(page, rows)
-        elif message.key == "cancel":
+        elif message.key == "choices" and message.value is not None:
+            self.app.push_screen(ColumnChooser(self.view.columns,
+                                               column_choices(message.value)),
+                                 self._columns_chosen)
+        elif message.key in ("cancel", "choices"):
             sev = "error" if message.error else "information"
             self.notify(message.error or str(message.value), severity=sev)
             self.reload()
 
     def _caption(self, total: int) -> None:
         scope = f"experiment {self.scope} · " if self.scope is not None else ""
-        cond = f" where {escape(self.where)}" if self.where else ""
+        v = self.view
+        sort = f"sorted by {v.order_by}{' desc' if v.descending else ''}" if v.order_by \
+            else "unsorted"
+        cond = f" where {escape(v.where)}" if v.where else ""
         self.query_one("#runs-caption", Static).update(
-            f"[b]{total}[/b] runs · {scope}sorted by {self.order_by}"
-            f"{' desc' if self.descending else ''}{cond}   "
-            "[dim](Enter opens a run, s sorts by the cursor's column, a shows all runs)[/]")
+            f"[b]{total}[/b] runs · {scope}{sort}{cond}   [dim](Enter opens · space marks · "
+            "s sorts · h hides · < > move · C columns · w views)[/]")
 
     def show_experiments(self, experiments: list[dict]) -> None:
         self.experiments = experiments
@@ -164,8 +190,9 @@ class RunsScreen(LabScreen):
     # -- live ------------------------------------------------------------------------------
     def on_lab_status(self, message: LabStatus) -> None:
         running = message.status.get("running")
-        self.query_one("#live-line", Static).update(running_line(running) or
-                                                    _queue_line(message.status))
+        line = ("[b red]no lab service: reconnecting…[/]" if message.status.get("lost")
+                else running_line(running) or _queue_line(message.status))
+        self.query_one("#live-line", Static).update(line)
         spark = self.query_one("#live-loss", Sparkline)
         points = self.app.loss_history.get((running or {}).get("experiment_id"), [])
         spark.display = bool(points)
@@ -202,24 +229,24 @@ class RunsScreen(LabScreen):
             event.stop()
 
     def on_virtual_table_page_wanted(self, message: VirtualTable.PageWanted) -> None:
-        size = message.table.page_size
-        params = dict(where=self._condition(self.where), order_by=self.order_by,
-                      descending=self.descending, offset=message.page * size, limit=size)
-        page = message.page
+        size, page = message.table.page_size, message.page
+        params = self.view.params(self._condition(self.view.where), page * size, size)
         fetch(self, f"runs-page-{page}",
-              lambda: (page, self.lab.read("runs_page", **params)["rows"]))
+              lambda: (page, self.lab.read("runs_columns_page", **params)["rows"]))
 
     def on_virtual_table_sort_wanted(self, message: VirtualTable.SortWanted) -> None:
-        if message.column == self.order_by:
-            self.descending = not self.descending
-        else:
-            self.order_by, self.descending = message.column, False
+        self.view.sort_by(message.column)
         self.load_runs()
 
     def on_virtual_table_row_chosen(self, message: VirtualTable.RowChosen) -> None:
-        cols = message.table.columns
-        self.app.current_experiment = message.row[cols.index("experiment_id")]
-        self.app.open_run(message.row[cols.index("run_id")])
+        t = message.table
+        run_id = t.run_id_of(message.row)
+        if "experiment_id" in t.columns:
+            self.app.current_experiment = message.row[t.columns.index("experiment_id")]
+        if run_id is None:
+            self.notify("show the run_id column to open runs (C)", severity="warning")
+            return
+        self.app.open_run(run_id)
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.row_key is not None and event.row_key.value is not None:
@@ -230,6 +257,13 @@ class RunsScreen(LabScreen):
         self.load_runs()
         self.runs_table.focus()
 
+    def home_widget(self):
+        return self.runs_table
+
+    def on_escape(self) -> None:
+        if self.focused is not self.runs_table:
+            self.runs_table.focus()
+
     def action_all_runs(self) -> None:
         self.scope = None
         self.load_runs()
@@ -237,37 +271,101 @@ class RunsScreen(LabScreen):
     def action_focus_filter(self) -> None:
         self.query_one("#filter", Input).focus()
 
-    def action_leave_filter(self) -> None:
-        self.runs_table.focus()
-
     def action_reload(self) -> None:
         self.reload()
 
-    def action_quick_start(self) -> None:
+    # -- marks -----------------------------------------------------------------------------
+    def action_mark(self) -> None:
         if not self.experiments:
-            self.app.quick_start()
+            self.app.quick_start()  # the empty database's one key
+            return
+        t = self.runs_table
+        run_id = t.run_id_of(t.cursor_value)
+        if run_id is None:
+            self.notify("move to a run in the runs table (with its run_id column) to mark it",
+                        severity="warning")
+            return
+        self.app.toggle_mark(run_id)
+        t.action_move(1)
+
+    def action_unmark(self) -> None:
+        self.app.set_marks(())
+
+    def marks_changed(self) -> None:
+        super().marks_changed()
+        self.runs_table.set_marks(self.app.marked)
+
+    # -- columns and views -----------------------------------------------------------------
+    def _cursor_column(self) -> str | None:
+        t = self.runs_table
+        return t.columns[t.cursor_col] if t.columns else None
+
+    def action_hide_column(self) -> None:
+        col = self._cursor_column()
+        if col is not None:
+            self.view.hide(col)
+            self.load_runs()
+
+    def action_move_column(self, delta: int) -> None:
+        col = self._cursor_column()
+        if col is not None:
+            self.runs_table.cursor_col = self.view.move(col, delta)
+            self.load_runs()
+
+    def action_choose_columns(self) -> None:
+        fetch(self, "choices", lambda: self.lab.read("runs_column_choices"))
+
+    def _columns_chosen(self, columns: list[str] | None) -> None:
+        if columns:
+            self.view.set_columns(columns)
+            self.load_runs()
+
+    def action_save_view(self) -> None:
+        def save(name: str | None) -> None:
+            if name:
+                try:
+                    self.views.put(name, self.view.to_dict())
+                except OSError as err:
+                    self.notify(f"cannot save the view: {err}", severity="error")
+                    return
+                self.notify(f"saved view {name!r} ({self.view.describe()}); w opens it")
+        self.app.push_screen(TextPrompt("Save this view (filter, columns, sort) as:",
+                                        placeholder="a name"), save)
+
+    def action_open_view(self) -> None:
+        def describe(d: dict) -> str:
+            return RunsView.from_dict(d).describe()
+
+        def picked(name: str | None) -> None:
+            saved = self.views.all().get(name) if name else None
+            if saved is not None:
+                self.view = RunsView.from_dict(saved)
+                self.query_one("#filter", Input).value = self.view.where
+                self.load_runs()
+        self.app.push_screen(NamePicker("Saved views", self.views.all(), describe,
+                                        self.views.delete), picked)
 
     def action_cancel(self) -> None:
         exp = self.selected_experiment()
         if self.focused is self.runs_table and self.runs_table.cursor_value:
             t = self.runs_table
-            exp = t.cursor_value[t.columns.index("experiment_id")]
+            if "experiment_id" in t.columns:
+                exp = t.cursor_value[t.columns.index("experiment_id")]
         if exp is None:
             return
-        status = next((e["status"] for e in self.experiments if e["experiment_id"] == exp), None)
+        e = next((e for e in self.experiments if e["experiment_id"] == exp), {})
+        status = e.get("status")
         if status not in ("queued", "running"):
             self.notify(f"experiment {exp} is {status}; only queued or running ones cancel",
                         severity="warning")
             return
-        fetch(self, "cancel", lambda: self.lab.call("cancel", exp))
+        lost = "its runs not yet stored are lost" if status == "running" else "it never runs"
 
-    def figure_request(self):
-        from ..export import PRESET_FIGURE
-        exp = self.selected_experiment()
-        preset = next((e.get("preset") for e in self.experiments
-                       if e["experiment_id"] == exp), None)
-        kind = PRESET_FIGURE.get(preset or "")
-        return None if exp is None or kind is None else (kind, exp, {})
+        def answered(yes: bool | None) -> None:
+            if yes:
+                fetch(self, "cancel", lambda: self.lab.call("cancel", exp))
+        self.app.push_screen(Confirm(f"Cancel experiment {exp} ({escape(e.get('name', ''))}, "
+                                     f"{status})? {lost}.", yes="cancel it"), answered)
 
 
 def _status(status: str) -> str:

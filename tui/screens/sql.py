@@ -1,64 +1,97 @@
-"""SQL console: read-only queries, results paged into a virtual table, history, export."""
+"""SQL console: a multi-line editor with SQL highlighting and completion of view and column
+names, read-only queries paged into a virtual table, history, saved queries, export."""
 
 from __future__ import annotations
 
 import time
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.screen import ModalScreen
-from textual.suggester import SuggestFromList
-from textual.widgets import Footer, Header, Input, Label, Static
+from textual.widgets import Footer, Static, TextArea
 
 from ..fetch import Fetched, fetch
 from ..history import History
+from ..settings import Named
+from ..sql_complete import VIEWS, candidates, word_before
 from ..widgets.virtual_table import VirtualTable
 from .base import LabScreen
+from .choosers import NamePicker
+from .prompts import TextPrompt
 
 EXAMPLE = "SELECT n_experts, avg(fpd) AS fpd FROM runs WHERE chosen GROUP BY 1 ORDER BY 1"
+HINT = ("[dim]ctrl+r runs · tab completes · ctrl+↑↓ history · ctrl+s saves · ctrl+o saved "
+        "queries · ctrl+e exports · Esc to the table[/]")
 
 
-class ExportPrompt(ModalScreen[str | None]):
-    BINDINGS = [Binding("escape", "dismiss(None)", "cancel")]
-
-    def compose(self) -> ComposeResult:
-        yield Label("Export the whole result to (.csv or .parquet), Enter to write, Esc to "
-                    "cancel:")
-        yield Input(value="result.parquet", id="export-path")
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value.strip() or None)
+def sql_language() -> str | None:
+    """'sql' when the highlighting grammar is installed (tree-sitter-sql), else plain."""
+    try:
+        from textual._tree_sitter import get_language
+    except ImportError:
+        return None
+    return "sql" if get_language("sql") is not None else None
 
 
 class SqlScreen(LabScreen):
+    VIEW = "sql"
     BINDINGS = [
-        Binding("ctrl+e", "export", "export CSV/Parquet", priority=True),
+        Binding("ctrl+r,f5", "run", "run", priority=True),
+        Binding("tab", "complete", "complete", show=False, priority=True),
+        Binding("ctrl+e", "export", "export", priority=True),
+        Binding("ctrl+s", "save_query", "save", priority=True),
+        Binding("ctrl+o", "open_query", "saved", priority=True),
+        Binding("ctrl+up", "history(1)", "older", show=False, priority=True),
+        Binding("ctrl+down", "history(-1)", "newer", show=False, priority=True),
         Binding("slash", "focus_query", "query", show=False),
-        Binding("escape", "focus_table", "table", show=False),
+        Binding("space", "mark", "mark run", show=False),
     ]
 
     def __init__(self):
         super().__init__()
         self.history = History("sql")
+        self.saved = Named("queries")
         self.query_text = ""
+        self.columns: dict[str, list[str]] = {}
+        self.completions: list[str] = []
         self._history_at = -1
         self._started = 0.0
 
     def compose(self) -> ComposeResult:
-        yield Header()
-        yield Input(placeholder=f"read-only SQL, Enter runs it (↑↓ history), e.g. {EXAMPLE}",
-                    id="query", suggester=SuggestFromList(self.history.items()))
+        yield from self.top_bars()
+        editor = TextArea(EXAMPLE, language=sql_language(), id="query", soft_wrap=True,
+                          tab_behavior="focus", show_line_numbers=False)
+        editor.theme = "monokai" if sql_language() else editor.theme
+        yield editor
+        yield Static(HINT, id="sql-complete")
         yield Static("[dim]views: experiments, runs, experts, features, metrics, weights[/]",
                      id="sql-status")
         yield VirtualTable(id="result")
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#query", Input).focus()
+        editor = self.editor
+        editor.focus()
+        editor.select_all()
+
+        def names():
+            return {v: self.lab.read("column_names", view=v) for v in VIEWS}
+        fetch(self, "names", names)
+
+    @property
+    def editor(self) -> TextArea:
+        return self.query_one("#query", TextArea)
 
     @property
     def table(self) -> VirtualTable:
         return self.query_one("#result", VirtualTable)
+
+    # -- running ---------------------------------------------------------------------------
+    def action_run(self) -> None:
+        query = self.editor.text.strip()
+        if query:
+            self._history_at = -1
+            self.run_query(query)
 
     def run_query(self, query: str) -> None:
         self._started = time.perf_counter()
@@ -66,11 +99,6 @@ class SqlScreen(LabScreen):
         self.query_one("#sql-status", Static).update("[dim]running…[/]")
         fetch(self, "query", lambda: (query, self.lab.read("sql_page", query=query, offset=0,
                                                            limit=size, count=True)))
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id == "query" and event.value.strip():
-            self._history_at = -1
-            self.run_query(event.value)
 
     def on_fetched(self, message: Fetched) -> None:
         status = self.query_one("#sql-status", Static)
@@ -81,10 +109,14 @@ class SqlScreen(LabScreen):
             query, page = message.value
             self.query_text = query
             self.history.add(query)
+            self.table.marks = set(self.app.marked)
             self.table.reset(page["columns"], page["total"], page["rows"])
             ms = (time.perf_counter() - self._started) * 1000
+            marks = " · space marks runs" if "run_id" in page["columns"] else ""
             status.update(f"[b]{page['total']:,}[/b] rows · {len(page['columns'])} columns · "
-                          f"{ms:.0f} ms   [dim](Esc: table, ctrl+e: export)[/]")
+                          f"{ms:.0f} ms   [dim](Esc: table{marks}, ctrl+e: export)[/]")
+        elif message.key == "names" and message.value is not None:
+            self.columns = message.value
         elif message.key.startswith("page-") and message.value is not None:
             self.table.set_page(*message.value)
         elif message.key == "export":
@@ -102,37 +134,100 @@ class SqlScreen(LabScreen):
     def on_virtual_table_sort_wanted(self, message: VirtualTable.SortWanted) -> None:
         self.notify("sort with ORDER BY in the query", severity="information")
 
-    def on_key(self, event) -> None:
-        box = self.query_one("#query", Input)
-        if self.focused is box and event.key in ("up", "down"):
-            items = self.history.items()
-            if items:
-                step = 1 if event.key == "up" else -1
-                self._history_at = max(-1, min(len(items) - 1, self._history_at + step))
-                box.value = items[self._history_at] if self._history_at >= 0 else ""
-                box.cursor_position = len(box.value)
-            event.stop()
+    def on_virtual_table_row_chosen(self, message: VirtualTable.RowChosen) -> None:
+        run_id = message.table.run_id_of(message.row)
+        if run_id is not None:
+            self.app.open_run(run_id)
 
+    # -- completion ------------------------------------------------------------------------
+    def on_text_area_changed(self, event: TextArea.Changed) -> None:
+        self._update_completions()
+
+    def on_text_area_selection_changed(self, event: TextArea.SelectionChanged) -> None:
+        self._update_completions()
+
+    def _update_completions(self) -> None:
+        editor = self.editor
+        row, col = editor.cursor_location
+        line = editor.document.get_line(row) if row < editor.document.line_count else ""
+        prefix = word_before(line, col)
+        self.completions = candidates(prefix, self.columns, editor.text)
+        box = self.query_one("#sql-complete", Static)
+        if self.completions:
+            first, rest = self.completions[0], self.completions[1:]
+            box.update(f"tab → [b]{escape(first)}[/b]  [dim]{escape('  '.join(rest))}[/]")
+        else:
+            box.update(HINT)
+
+    def action_complete(self) -> None:
+        editor = self.editor
+        if self.focused is not editor or not self.completions:
+            self.focus_next()
+            return
+        row, col = editor.cursor_location
+        prefix = word_before(editor.document.get_line(row), col)
+        editor.replace(self.completions[0], (row, col - len(prefix)), (row, col))
+
+    # -- history and saved queries ---------------------------------------------------------
+    def action_history(self, step: int) -> None:
+        items = self.history.items()
+        if not items:
+            return
+        self._history_at = max(-1, min(len(items) - 1, self._history_at + step))
+        self.editor.text = items[self._history_at] if self._history_at >= 0 else ""
+        self.editor.move_cursor(self.editor.document.end)
+
+    def action_save_query(self) -> None:
+        text = self.editor.text.strip()
+        if not text:
+            return
+
+        def save(name: str | None) -> None:
+            if name:
+                try:
+                    self.saved.put(name, text)
+                except OSError as err:
+                    self.notify(f"cannot save the query: {err}", severity="error")
+                    return
+                self.notify(f"saved query {name!r}; ctrl+o opens it")
+        self.app.push_screen(TextPrompt("Save this query as:", placeholder="a name"), save)
+
+    def action_open_query(self) -> None:
+        def picked(name: str | None) -> None:
+            text = self.saved.all().get(name) if name else None
+            if text:
+                self.editor.text = text
+                self.editor.focus()
+                self.run_query(text)
+        self.app.push_screen(NamePicker("Saved queries", self.saved.all(),
+                                        lambda q: " ".join(str(q).split())[:70],
+                                        self.saved.delete), picked)
+
+    # -- focus, marks, export --------------------------------------------------------------
     def action_focus_query(self) -> None:
-        self.query_one("#query", Input).focus()
+        self.editor.focus()
 
-    def action_focus_table(self) -> None:
-        self.table.focus()
+    def action_mark(self) -> None:
+        run_id = self.table.run_id_of(self.table.cursor_value)
+        if run_id is not None:
+            self.app.toggle_mark(run_id)
+            self.table.action_move(1)
+
+    def marks_changed(self) -> None:
+        super().marks_changed()
+        self.table.set_marks(self.app.marked)
 
     def action_export(self) -> None:
         if not self.query_text:
             self.notify("run a query first", severity="warning")
             return
         query = self.query_text
+        from ..export import ask_path
 
-        def chosen(path: str | None) -> None:
-            if not path:
-                return
-            from pathlib import Path
-            out = str((self.app.export_dir / Path(path).expanduser()).absolute())
+        def write(path) -> None:
             fetch(self, "export", lambda: (self.lab.read("export_query", query=query,
-                                                         out=out), out))
-        self.app.push_screen(ExportPrompt(), chosen)
+                                                         out=str(path)), str(path)))
+        ask_path(self.app, "the whole result (.csv or .parquet)", "result.parquet", write)
 
-    def figure_request(self):
+    def figure_spec(self):
         return None

@@ -1,6 +1,11 @@
-"""A grid of coloured cells with labelled axes and a cursor; the phase diagram and the
-Gram heatmap are both one. Large grids use half blocks (two cells stacked in one character,
-so a cell is square); small ones use two full characters per cell, square too, and bigger."""
+"""A grid of coloured cells with labelled axes and a cursor; the phase diagram and the Gram
+heatmap are both one.
+
+Cells are square and as big as the owner allows (`level`): level 0 stacks two cells in one
+character (half blocks), level k draws a cell 2k characters wide and k lines high, so a
+small grid uses the space it has. The cursor never hides its cell's colour: it is marked on
+both axes (▶ and ▲), and from level 1 on by a frame drawn over the cell's own colour.
+"""
 
 from __future__ import annotations
 
@@ -15,10 +20,36 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from ..colours import CURSOR
-
 MISSING = "#3a3a3a"  # a cell with no run
-FULL_ROWS = 12  # up to this many rows, a cell is two characters on its own line
+MAX_LEVEL = 4
+_STYLES: dict[tuple, Style] = {}
+
+
+def style(fg: str | None, bg: str | None, bold: bool = False) -> Style:
+    key = (fg, bg, bold)
+    if key not in _STYLES:
+        _STYLES[key] = Style(color=fg, bgcolor=bg, bold=bold)
+    return _STYLES[key]
+
+
+def contrast(colour: str) -> str:
+    """Black on light colours, white on dark ones."""
+    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
+    return "#000000" if 0.299 * r + 0.587 * g + 0.114 * b > 140 else "#ffffff"
+
+
+def fit_level(n_cols: int, n_rows: int, width: int, height: int | None = None,
+              label_width: int = 6, per_row: int = 1) -> int:
+    """The largest cell size at which `per_row` grids fit side by side in width (and one
+    grid in height, when given)."""
+    best = 0
+    for level in range(1, MAX_LEVEL + 1):
+        grid_w = label_width + n_cols * 2 * level + 3
+        grid_h = n_rows * level + 4
+        if grid_w * per_row > width or (height is not None and grid_h > height):
+            break
+        best = level
+    return best
 
 
 class CellGrid(Widget, can_focus=True):
@@ -37,6 +68,7 @@ class CellGrid(Widget, can_focus=True):
     ]
 
     cursor: reactive[tuple[int, int]] = reactive((0, 0))
+    level: reactive[int] = reactive(1, layout=True)
 
     @dataclass
     class Moved(Message):
@@ -53,27 +85,22 @@ class CellGrid(Widget, can_focus=True):
     def __init__(self, title: str = "", **kwargs):
         super().__init__(**kwargs)
         self.title = title
+        self.caption = ""
         self.colours: list[list[str | None]] = []
-        self.y_ticks: list[str] = []
-        self.x_ticks: list[str] = []
+        self.y_ticks: list[str] = []  # one per row ("" for none)
+        self.x_ticks: list[str] = []  # one per column ("" for none)
         self.x_title = ""
         self.y_title = ""
+        self.marked: set[tuple[int, int]] = set()
 
-    def set_data(self, colours, y_ticks, x_ticks, x_title="", y_title="") -> None:
+    def set_data(self, colours, y_ticks, x_ticks, x_title="", y_title="",
+                 caption: str = "") -> None:
         self.colours = colours
         self.y_ticks, self.x_ticks = list(y_ticks), list(x_ticks)
-        self.x_title, self.y_title = x_title, y_title
+        self.x_title, self.y_title, self.caption = x_title, y_title, caption
         col, row = self.cursor
         self.cursor = (min(col, max(self.n_cols - 1, 0)), min(row, max(self.n_rows - 1, 0)))
         self.refresh(layout=True)
-
-    @property
-    def full(self) -> bool:
-        return self.n_rows <= FULL_ROWS
-
-    @property
-    def cell_width(self) -> int:
-        return 2 if self.full else 1
 
     @property
     def n_rows(self) -> int:
@@ -83,48 +110,110 @@ class CellGrid(Widget, can_focus=True):
     def n_cols(self) -> int:
         return len(self.colours[0]) if self.colours else 0
 
+    @property
+    def cell_width(self) -> int:
+        return 2 * self.level if self.level else 1
+
+    @property
+    def cell_height(self) -> float:
+        return self.level if self.level else 0.5
+
     def _label_width(self) -> int:
-        return max([len(t) for t in self.y_ticks] + [len(self.y_title), 1]) + 1
+        return max([len(t) for t in self.y_ticks] + [len(self.y_title), 1]) + 2
+
+    def _body_lines(self) -> int:
+        return self.n_rows * self.level if self.level else (self.n_rows + 1) // 2
 
     def get_content_width(self, container: Size, viewport: Size) -> int:
-        x_line = len(self.x_ticks[0]) + len(self.x_ticks[-1]) + 2 if self.x_ticks else 0
-        return max(self._label_width() + self.n_cols * self.cell_width + 1, len(self.title),
-                   self._label_width() + x_line, len(self.x_title) + self._label_width())
+        lw = self._label_width()
+        return max(lw + self.n_cols * self.cell_width + 1, len(self.title),
+                   lw + len(self.x_title), len(self.caption))
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
-        return 1 + (self.n_rows if self.full else (self.n_rows + 1) // 2) + 2
+        return 1 + self._body_lines() + 3 + (1 if self.caption else 0)
 
+    # -- drawing ---------------------------------------------------------------------------
     def render(self) -> Text:
         lw = self._label_width()
         text = Text()
         text.append(self.title + "\n", style="bold")
         col_c, row_c = self.cursor
-        step = 1 if self.full else 2
-        for top in range(0, self.n_rows, step):
-            ticks = [t for t in self.y_ticks[top:top + step] if t]
-            tick = ticks[0] if ticks else (self.y_title if top == 0 else "")
-            text.append(tick.rjust(lw - 1) + " ", style="dim")
-            for c in range(self.n_cols):
-                upper = self._colour(c, top, col_c, row_c)
-                if self.full:
-                    text.append("  ", style=Style(bgcolor=upper))
-                    continue
-                lower = (self._colour(c, top + 1, col_c, row_c) if top + 1 < self.n_rows
-                         else None)
-                text.append("▀", style=Style(color=upper, bgcolor=lower))
-            text.append("\n")
-        if self.x_ticks:
-            first, last = self.x_ticks[0], self.x_ticks[-1]
-            gap = max(self.n_cols * self.cell_width - len(first) - len(last), 1)
-            text.append(" " * lw + first + " " * gap + last + "\n", style="dim")
+        focus = self.has_focus
+        if self.level:
+            for r in range(self.n_rows):
+                for line in range(self.level):
+                    marker = "▶" if focus and r == row_c and line == (self.level - 1) // 2 \
+                        else " "
+                    tick = self.y_ticks[r] if line == (self.level - 1) // 2 and r < len(
+                        self.y_ticks) else ""
+                    if not tick and r == 0 and line == 0 and not any(self.y_ticks[:1]):
+                        tick = self.y_title
+                    text.append(tick.rjust(lw - 2) + marker + " ", style="dim")
+                    for c in range(self.n_cols):
+                        self._cell_line(text, c, r, line, (c, r) == (col_c, row_c) and focus)
+                    text.append("\n")
+        else:
+            for top in range(0, self.n_rows, 2):
+                ticks = [t for t in self.y_ticks[top:top + 2] if t]
+                tick = ticks[0] if ticks else (self.y_title if top == 0 else "")
+                marker = "▶" if focus and row_c in (top, top + 1) else " "
+                text.append(tick.rjust(lw - 2) + marker + " ", style="dim")
+                for c in range(self.n_cols):
+                    upper = self.colours[top][c] or MISSING
+                    lower = (self.colours[top + 1][c] or MISSING) if top + 1 < self.n_rows \
+                        else None
+                    text.append("▀", style=style(upper, lower))
+                text.append("\n")
+        text.append(" " * lw + self._axis_line(col_c if focus else None) + "\n", style="dim")
+        text.append(" " * lw + self._ticks_line() + "\n", style="dim")
         text.append(" " * lw + self.x_title, style="dim")
+        if self.caption:
+            text.append("\n" + self.caption, style="dim")
         return text
 
-    def _colour(self, c: int, r: int, col_c: int, row_c: int) -> str:
-        if (c, r) == (col_c, row_c) and self.has_focus:
-            return CURSOR
-        return self.colours[r][c] or MISSING
+    def _cell_line(self, text: Text, c: int, r: int, line: int, cursor: bool) -> None:
+        colour = self.colours[r][c] or MISSING
+        w = self.cell_width
+        if not cursor and (c, r) not in self.marked:
+            text.append(" " * w, style=style(None, colour))
+            return
+        fg = contrast(colour)
+        if not cursor:  # a run marked for comparison
+            body = "●".center(w) if line == (self.level - 1) // 2 else " " * w
+        elif self.level == 1:
+            body = "[]"
+        elif line == 0:
+            body = "┌" + "─" * (w - 2) + "┐"
+        elif line == self.level - 1:
+            body = "└" + "─" * (w - 2) + "┘"
+        else:
+            body = "│" + " " * (w - 2) + "│"
+        text.append(body, style=style(fg, colour, bold=True))
 
+    def _axis_line(self, cursor_col: int | None) -> str:
+        line = [" "] * (self.n_cols * self.cell_width)
+        if cursor_col is not None and cursor_col < self.n_cols:
+            line[cursor_col * self.cell_width + (self.cell_width - 1) // 2] = "▲"
+        return "".join(line)
+
+    def _ticks_line(self) -> str:
+        """Labelled columns, each label starting under its column, none overlapping."""
+        width = self.n_cols * self.cell_width
+        line = [" "] * (width + 8)
+        free_from = 0
+        for c, label in enumerate(self.x_ticks):
+            if not label:
+                continue
+            at = c * self.cell_width
+            if c == len(self.x_ticks) - 1:
+                at = max(at + self.cell_width - len(label), 0)
+            if at < free_from:
+                continue
+            line[at:at + len(label)] = label
+            free_from = at + len(label) + 1
+        return "".join(line).rstrip()
+
+    # -- cursor ----------------------------------------------------------------------------
     def watch_cursor(self, cursor: tuple[int, int]) -> None:
         self.post_message(self.Moved(self, *cursor))
         self.refresh()
@@ -142,7 +231,7 @@ class CellGrid(Widget, can_focus=True):
 
     def on_click(self, event: Click) -> None:
         col = (event.x - self.styles.padding.left - self._label_width()) // self.cell_width
-        row = (event.y - 1) * (1 if self.full else 2)
+        row = int((event.y - 1) // self.cell_height)
         if 0 <= col < self.n_cols and 0 <= row < self.n_rows:
             self.cursor = (col, row)
             if event.chain >= 2:

@@ -2,7 +2,8 @@
 
 Only visible lines are drawn (Textual's line API) and only the pages that were looked at
 are held, so 100,000 rows scroll as smoothly as 100. The owner answers `PageWanted`
-(usually from a worker) with `set_page`.
+(usually from a worker) with `set_page`. When the rows have a run_id, a gutter shows ● on
+the runs marked for comparison (`marks`, kept by the app).
 """
 
 from __future__ import annotations
@@ -38,12 +39,13 @@ def format_value(value: Any) -> str:
 
 class VirtualTable(ScrollView, can_focus=True):
     COMPONENT_CLASSES = {"virtual-table--header", "virtual-table--cursor",
-                         "virtual-table--cursor-cell"}
+                         "virtual-table--cursor-cell", "virtual-table--mark"}
     DEFAULT_CSS = """
     VirtualTable { height: 1fr; }
     VirtualTable > .virtual-table--header { text-style: bold; background: $primary 30%; }
     VirtualTable > .virtual-table--cursor { background: $accent 40%; }
     VirtualTable > .virtual-table--cursor-cell { background: $accent; text-style: bold; }
+    VirtualTable > .virtual-table--mark { color: $warning; text-style: bold; }
     """
     BINDINGS = [
         Binding("up", "move(-1)", "up", show=False),
@@ -87,6 +89,8 @@ class VirtualTable(ScrollView, can_focus=True):
         self.sort_descending = False
         self._pages: dict[int, list[list]] = {}
         self._asked: set[int] = set()
+        self.marks: set[int] = set()
+        self.mark_column = "run_id"
 
     # -- data ------------------------------------------------------------------------------
     def reset(self, columns: list[str], total: int, first_page: list[list]) -> None:
@@ -97,7 +101,8 @@ class VirtualTable(ScrollView, can_focus=True):
         self.widths = [min(MAX_WIDTH, max([len(c) + 1] + [len(format_value(r[i]))
                                                            for r in first_page[:200]]))
                        for i, c in enumerate(self.columns)]
-        self.virtual_size = Size(sum(w + 1 for w in self.widths), self.total + 1)
+        self.virtual_size = Size(self.gutter + sum(w + 1 for w in self.widths),
+                                 self.total + 1)
         self.cursor_col = min(self.cursor_col, max(len(self.columns) - 1, 0))
         self.cursor_row = 0
         self.scroll_to(y=0, animate=False)
@@ -118,6 +123,19 @@ class VirtualTable(ScrollView, can_focus=True):
     def cursor_value(self) -> list | None:
         return self.row(self.cursor_row) if self.total else None
 
+    @property
+    def gutter(self) -> int:
+        return 2 if self.mark_column in self.columns else 0
+
+    def run_id_of(self, row: list | None) -> int | None:
+        if row is None or self.mark_column not in self.columns:
+            return None
+        return row[self.columns.index(self.mark_column)]
+
+    def set_marks(self, marks: set[int]) -> None:
+        self.marks = set(marks)
+        self.refresh()
+
     # -- drawing ---------------------------------------------------------------------------
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
@@ -125,7 +143,7 @@ class VirtualTable(ScrollView, can_focus=True):
         if y == 0:
             return self._strip(self._header_cells(),
                                self.get_component_rich_style("virtual-table--header"),
-                               scroll_x, width, None)
+                               scroll_x, width, None, "  " if self.gutter else "")
         index = scroll_y + y - 1
         if index >= self.total:
             return Strip.blank(width, self.rich_style)
@@ -139,7 +157,10 @@ class VirtualTable(ScrollView, can_focus=True):
         base = (self.get_component_rich_style("virtual-table--cursor") if cursor
                 else self.rich_style)
         hot = self.get_component_rich_style("virtual-table--cursor-cell") if cursor else None
-        return self._strip(cells, base, scroll_x, width, hot)
+        mark = ""
+        if self.gutter:
+            mark = "● " if self.run_id_of(row) in self.marks else "  "
+        return self._strip(cells, base, scroll_x, width, hot, mark)
 
     def _header_cells(self) -> list[str]:
         marks = []
@@ -150,8 +171,11 @@ class VirtualTable(ScrollView, can_focus=True):
         return marks
 
     def _strip(self, cells: list[str], style: Style, scroll_x: int, width: int,
-               hot: Style | None) -> Strip:
+               hot: Style | None, gutter: str = "") -> Strip:
         segments = []
+        if gutter:
+            segments.append(Segment(gutter, style + self.get_component_rich_style(
+                "virtual-table--mark", partial=True)))
         for i, (text, w) in enumerate(zip(cells, self.widths, strict=False)):
             text = text if len(text) <= w else text[:w - 1] + "…"
             cell_style = hot if (hot is not None and i == self.cursor_col) else style
@@ -175,7 +199,7 @@ class VirtualTable(ScrollView, can_focus=True):
         self.refresh()
 
     def watch_cursor_col(self, col: int) -> None:
-        left = sum(w + 1 for w in self.widths[:col])
+        left = self.gutter + sum(w + 1 for w in self.widths[:col])
         right = left + (self.widths[col] if col < len(self.widths) else 0)
         if left < self.scroll_x:
             self.scroll_to(x=left, animate=False)
@@ -208,7 +232,7 @@ class VirtualTable(ScrollView, can_focus=True):
             self.post_message(self.SortWanted(self, self.columns[self.cursor_col]))
 
     def _column_at(self, x: int) -> int | None:
-        left = 0
+        left = self.gutter
         for i, w in enumerate(self.widths):
             if left <= x < left + w + 1:
                 return i

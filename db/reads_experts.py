@@ -1,0 +1,31 @@
+"""Reads behind the Experts view (registered into db.reads.READS).
+
+Table 1's averages only mean something within one model setup: an experiment like fig4
+holds several (n_features, d_hidden, n_experts), and expert 2 of a 3-expert model is not
+expert 2 of another shape. So every mean here is per setup.
+"""
+
+from __future__ import annotations
+
+from .reads import nan_as_null, register_read, rows_as_dicts
+from .store import Store
+
+SETUP = ("kind", "n_features", "d_hidden", "n_experts", "k", "gating", "router_init")
+
+
+@register_read("table1_by_setup")
+def table1_by_setup(store: Store, experiment_id: int) -> list[dict]:
+    """The paper's Table 1 per model setup (shape, gating, router init) and expert, means
+    over the experiment's chosen MoE runs; expert = None is the mean over the setup's
+    experts. Experts are numbered from 0, as in the views."""
+    setup = ", ".join(f"r.{c}" for c in SETUP)
+    cols = ("n_monosemantic", "usage", "usage_when_mono_active",
+            "usage_when_only_mono_active")
+    means = ", ".join(f"avg({nan_as_null('e.' + c)}) AS {c}" for c in cols)
+    names, rows = store.query(
+        f"SELECT {setup}, e.expert, count(DISTINCT r.run_id) AS n_models, {means} "
+        "FROM runs r JOIN experts e USING (run_id) "
+        "WHERE r.experiment_id = ? AND r.chosen AND r.n_experts > 1 "
+        f"GROUP BY GROUPING SETS (({setup}, e.expert), ({setup})) "
+        f"ORDER BY {setup}, e.expert NULLS LAST", [int(experiment_id)])
+    return rows_as_dicts(names, rows)

@@ -1,0 +1,108 @@
+"""Cell-by-cell comparison of phase diagrams: two experiments, or the seeds of one sweep point.
+
+The last feature of each expert falls in one class (SPEC, second wave): ignored (norm below
+tau_norm), monosemantic (also ‖(Ŵ_last·W_j)_{j≠last}‖ < tau_int) or superposition. Expert
+numbers are arbitrary labels (any permutation of experts is the same model), so two cells
+are compared with their experts matched: the permutation that agrees on the most classes,
+then on the norms. Two cells match when every matched expert has the same class.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+CLASSES = ("ignored", "monosemantic", "superposition")
+IGNORED, MONOSEMANTIC, SUPERPOSITION = range(3)
+_BRUTE_FORCE_EXPERTS = 6  # up to 720 permutations; beyond, sorted pairing
+
+
+def last_class(norm, monosemantic, tau_norm: float = 0.5) -> np.ndarray:
+    """Class codes from stored norms and monosemantic flags (monosemantic implies the norm)."""
+    norm = np.asarray(norm, dtype=np.float64)
+    mono = np.asarray(monosemantic, dtype=bool)
+    return np.where(norm < tau_norm, IGNORED, np.where(mono, MONOSEMANTIC, SUPERPOSITION))
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One cell's last feature, per expert: norms (E,) and class codes (E,)."""
+    norms: tuple[float, ...]
+    classes: tuple[int, ...]
+
+    @classmethod
+    def of(cls, norms: Iterable[float], classes: Iterable[int]) -> Cell:
+        return cls(tuple(float(v) for v in norms), tuple(int(c) for c in classes))
+
+
+def match(a: Cell, b: Cell) -> tuple[bool, float]:
+    """(same classes with experts matched, mean |Δ norm| over the matched experts)."""
+    if len(a.norms) != len(b.norms):
+        raise ValueError(f"cells with {len(a.norms)} and {len(b.norms)} experts")
+    E = len(a.norms)
+    na, nb = np.asarray(a.norms), np.asarray(b.norms)
+    ca, cb = np.asarray(a.classes), np.asarray(b.classes)
+    if E <= _BRUTE_FORCE_EXPERTS:
+        best = min(itertools.permutations(range(E)),
+                   key=lambda p: (-(ca == cb[list(p)]).sum(), np.abs(na - nb[list(p)]).sum()))
+        perm = list(best)
+    else:  # classes first, then norms: sorted pairing
+        oa = np.lexsort((na, ca))
+        ob = np.lexsort((nb, cb))
+        perm = np.empty(E, dtype=int)
+        perm[oa] = ob
+    same = bool((ca == cb[perm]).all())
+    return same, float(np.abs(na - nb[perm]).mean())
+
+
+@dataclass(frozen=True)
+class SetupComparison:
+    setup: tuple  # (n_features, d_hidden, n_experts)
+    cells: int  # cells both sides have
+    matching: int  # of them, cells whose classes agree with experts matched
+    mean_abs_dnorm: float  # mean over cells of the mean |Δ norm| of the last feature
+
+    @property
+    def share(self) -> float:
+        return self.matching / self.cells if self.cells else float("nan")
+
+
+def compare(a: Mapping[tuple, Mapping[tuple, Cell]],
+            b: Mapping[tuple, Mapping[tuple, Cell]]) -> list[SetupComparison]:
+    """Per setup both sides have: setup -> {cell key (sparsity, last importance) -> Cell}.
+    Only common cells count; a setup without one is left out."""
+    out = []
+    for setup in sorted(set(a) & set(b)):
+        common = sorted(set(a[setup]) & set(b[setup]))
+        if not common:
+            continue
+        results = [match(a[setup][c], b[setup][c]) for c in common]
+        out.append(SetupComparison(setup, len(common), sum(s for s, _ in results),
+                                   float(np.mean([d for _, d in results]))))
+    return out
+
+
+def seed_stability(chosen: Cell, seeds: Iterable[Cell]) -> float:
+    """Share of a sweep point's seeds whose classes match the chosen seed's (itself
+    included), experts matched."""
+    results = [match(chosen, s)[0] for s in seeds]
+    return sum(results) / len(results) if results else float("nan")
+
+
+def holdings(cells: Iterable[Cell]) -> np.ndarray:
+    """Per expert number, the share of the cells where some expert holds the last feature
+    (not ignored; the largest norm when several do) in which it is this one: which panel
+    4.X.e/E shows it."""
+    counts = None
+    for c in cells:
+        n = np.asarray(c.norms)
+        counts = np.zeros(len(n)) if counts is None else counts
+        held = np.asarray(c.classes) != IGNORED
+        if held.any():
+            counts[int(np.argmax(np.where(held, n, -1.0)))] += 1
+    if counts is None or counts.sum() == 0:
+        return np.zeros(0 if counts is None else len(counts))
+    return counts / counts.sum()

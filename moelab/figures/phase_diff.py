@@ -1,0 +1,91 @@
+"""Two phase-diagram experiments cell by cell (`moelab compare`, `export figure phase-diff`):
+per setup, the cells whose last-feature classes agree with experts matched, and how far the
+last feature's norms are apart (engine.compare)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from moelab.engine.compare import CLASSES, Cell, compare, last_class
+
+from .data import FigureError, Source, as_rows, group, require
+from .phase import setup_letter
+
+
+def cells_of(client, experiment_id: int) -> dict[tuple, dict[tuple, Cell]]:
+    """setup (n, m, E) -> {(sparsity, last importance) -> the chosen run's Cell}."""
+    rows = as_rows(client.read("last_feature_cells", experiment_id=int(experiment_id)))
+    out: dict[tuple, dict[tuple, Cell]] = {}
+    for fs in group(rows, lambda r: r["run_id"]).values():
+        f0 = fs[0]
+        fs = sorted(fs, key=lambda f: f["expert"])
+        norms = [f["norm"] for f in fs]
+        cell = Cell.of(norms, last_class(norms, [bool(f["monosemantic"]) for f in fs]))
+        setup = (f0["n_features"], f0["d_hidden"], f0["n_experts"])
+        out.setdefault(setup, {})[(f0["sparsity"], f0["last_importance"])] = cell
+    return out
+
+
+def setup_name(setup: tuple) -> str:
+    n, m, E = setup
+    return f"{n}{m}{E} ({setup_letter(n, m)}, E={E})"
+
+
+def comparison(client, a: int, b: int):
+    """(per-setup comparisons, cells of a, cells of b); a FigureError (one line) when an
+    experiment is missing or the two share no cell."""
+    for eid in (a, b):
+        if client.read("experiment", experiment_id=int(eid)) is None:
+            raise FigureError(f"no experiment with id {eid}")
+    ca, cb = cells_of(client, a), cells_of(client, b)
+    result = compare(ca, cb)
+    require(bool(result), f"experiments {a} and {b} have no cells in common (the same "
+            "setup n, m, E at the same sparsity and last importance); nothing to compare")
+    return result, ca, cb
+
+
+def report_lines(result) -> list[str]:
+    lines = [f"{'setup':<16} {'cells':>6} {'matching':>9} {'mean |Δ norm|':>14}"]
+    lines += [f"{setup_name(c.setup):<16} {c.cells:>6} {c.share:>9.1%} "
+              f"{c.mean_abs_dnorm:>14.3f}" for c in result]
+    return lines
+
+
+def draw(source: Source):
+    from .style import figure
+    if source.against is None:
+        raise FigureError("phase-diff compares two experiments: pass --against ID")
+    result, ca, cb = comparison(source.client, source.experiment_id, source.against)
+    fig, axes = figure(1, len(result), panel_height=2.0)
+    for ax, c in zip(np.atleast_1d(axes).flat, result, strict=False):
+        _panel(ax, c, ca[c.setup], cb[c.setup])
+    fig.suptitle(f"Where experiments {source.experiment_id} and {source.against} differ: "
+                 "grey = same last-feature classes (experts matched), colour = different\n"
+                 "(darker = larger mean |Δ norm| of the last feature); white = a cell only "
+                 "one of them has")
+    fig.supxlabel("last feature importance")
+    return fig
+
+
+def _panel(ax, c, a: dict, b: dict) -> None:
+    from moelab.engine.compare import match
+    S = sorted({k[0] for k in (*a, *b)})
+    Imp = sorted({k[1] for k in (*a, *b)})
+    rgb = np.ones((len(S), len(Imp), 3))
+    for (s, i) in set(a) & set(b):
+        same, d = match(a[(s, i)], b[(s, i)])
+        shade = 1.0 - min(d, 1.0) * 0.7
+        rgb[S.index(s), Imp.index(i)] = (0.8, 0.8, 0.8) if same else (0.85, shade * 0.5,
+                                                                      shade * 0.2)
+    ax.imshow(rgb, origin="lower", aspect="auto", interpolation="nearest")
+    ax.set_title(f"{setup_name(c.setup)}: {c.share:.0%} of {c.cells} match")
+    for set_ticks, set_labels, values in ((ax.set_xticks, ax.set_xticklabels, Imp),
+                                          (ax.set_yticks, ax.set_yticklabels, S)):
+        idx = np.unique(np.linspace(0, len(values) - 1, min(3, len(values))).round()
+                        .astype(int))
+        set_ticks(idx)
+        set_labels([f"{values[j]:.2g}" for j in idx])
+    ax.set_ylabel("feature sparsity S")
+
+
+__all__ = ["CLASSES", "cells_of", "comparison", "draw", "report_lines"]

@@ -1,0 +1,153 @@
+"""The lab service on a real Dask cluster (issue 10): `dask scheduler` and two `dask worker`
+processes on 127.0.0.1, started the way users start them. A queued sweep trains there with
+one worker killed mid-sweep and nothing lost; cancel reaches running tasks; an address that
+does not answer or a worker with another moelab is one line and exit status 2."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_service import experiment, finished, tiny, wait_for
+
+pytest.importorskip("distributed")
+
+from moelab.engine.config import from_dict  # noqa: E402
+from moelab.engine.experiment import run_experiment  # noqa: E402
+from moelab.engine.service.client import ServiceClient  # noqa: E402
+from moelab.engine.service.launch import stop_service  # noqa: E402
+
+BIN = Path(sys.executable).parent
+MOELAB = [sys.executable, "-m", "moelab.cli"]
+
+
+def _spawn(args, log: Path, env=None) -> subprocess.Popen:
+    return subprocess.Popen(args, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
+                            start_new_session=True, env=env)
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(10)
+
+
+@pytest.fixture
+def cluster(tmp_path, monkeypatch):
+    """A scheduler and two one-thread workers on loopback; stopped afterwards."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    sched_file = tmp_path / "scheduler.json"
+    procs = [_spawn([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
+                     "--no-dashboard", "--scheduler-file", str(sched_file)],
+                    tmp_path / "scheduler.log", env)]
+
+    def worker(extra=()):
+        p = _spawn([str(BIN / "dask"), "worker", address(), "--nthreads", "1",
+                    "--nworkers", "1", "--no-dashboard", "--host", "127.0.0.1", *extra],
+                   tmp_path / f"worker{len(procs)}.log", env)
+        procs.append(p)
+        return p
+
+    def address() -> str:
+        return json.loads(sched_file.read_text())["address"]
+    wait_for(lambda: sched_file.exists() and sched_file.stat().st_size > 0, timeout=60)
+    cluster_ = type("Cluster", (), {})()
+    cluster_.address, cluster_.worker, cluster_.procs = address(), worker, procs
+    cluster_.db = tmp_path / "lab.duckdb"
+    yield cluster_
+    try:
+        stop_service(cluster_.db, timeout=30)
+    finally:
+        for p in procs:
+            _kill(p)
+        log = Path(f"{cluster_.db}.service.log")
+        if log.exists():
+            print(log.read_text()[-4000:])
+
+
+def _workers(address: str) -> int:
+    from distributed import Client
+    with Client(address, timeout=10) as c:
+        return len(c.scheduler_info()["workers"])
+
+
+def _engine_start(db, address, env=None):
+    return subprocess.run([*MOELAB, "engine", "start", "--dask", address, "--db", str(db)],
+                          capture_output=True, text=True, timeout=120, env=env)
+
+
+def test_a_queued_sweep_trains_on_dask_and_a_killed_worker_loses_nothing(cluster):
+    workers = [cluster.worker(), cluster.worker()]
+    wait_for(lambda: _workers(cluster.address) == 2, timeout=60)
+    env = {**os.environ, "MOELAB_UNIT_WORK": "1"}  # one run a unit: ten tasks
+    out = _engine_start(cluster.db, cluster.address, env)
+    assert out.returncode == 0, out.stderr
+    raw = tiny(3000, "0.3,0.4,0.5,0.6,0.7,0.8,0.85,0.9,0.93,0.96")
+    with ServiceClient(cluster.db) as client:
+        assert client.status()["service"]["executor"] == f"dask {cluster.address}"
+        eid = client.submit(raw)
+        def two_stored():
+            row = experiment(client, eid)
+            assert row["status"] in ("queued", "running"), row["message"]
+            return (row["runs_stored"] or 0) >= 2
+        wait_for(two_stored, every=0.1)
+        _kill(workers[0])  # its tasks go to the other worker
+        row = wait_for(lambda: finished(client, eid), timeout=180)
+        assert row["status"] == "done", row["message"]
+        _, counts = client.sql(f"SELECT count(*), count(DISTINCT (point, seed)) FROM runs "
+                               f"WHERE experiment_id = {eid}")
+        assert counts == [[10, 10]]
+        _, rows = client.sql(f"SELECT r.point, w.W FROM runs r JOIN weights w USING (run_id) "
+                             f"WHERE r.experiment_id = {eid} ORDER BY r.point")
+    # a one-thread Dask worker trains bitwise what this process trains
+    ref = run_experiment(from_dict(raw), "cpu").chunks[0]
+    order = np.argsort(ref["runs"]["point"])
+    for (point, W), i in zip(rows, order, strict=True):
+        assert point == ref["runs"]["point"][i]
+        assert np.array_equal(np.asarray(W, np.float32), ref["weights"]["W"][i])
+
+
+def test_cancel_on_dask_stops_running_tasks(cluster):
+    cluster.worker()
+    wait_for(lambda: _workers(cluster.address) == 1, timeout=60)
+    assert _engine_start(cluster.db, cluster.address).returncode == 0
+    with ServiceClient(cluster.db) as client:
+        eid = client.submit(tiny(400_000))
+
+        def training():
+            r = client.status()["running"]
+            return r if r and r["experiment_id"] == eid and r["step"] > 0 else None
+        wait_for(training, timeout=90)
+        t0 = time.monotonic()
+        assert client.cancel(eid) == "cancelled"
+        assert time.monotonic() - t0 < 15
+        assert experiment(client, eid)["status"] == "cancelled"
+        assert client.status()["running"] is None
+
+
+def test_an_address_that_does_not_answer_is_one_line_and_exit_2(tmp_path):
+    db = tmp_path / "lab.duckdb"
+    out = _engine_start(db, "tcp://127.0.0.1:9")
+    assert out.returncode == 2, out
+    assert out.stderr.count("\n") == 1 and "no Dask scheduler answers" in out.stderr
+    assert not Path(f"{db}.sock").exists()
+
+
+def test_a_worker_with_another_moelab_is_refused(cluster, tmp_path):
+    preload = tmp_path / "other_moelab.py"
+    preload.write_text("import moelab.engine.executors.dask_task as t\n"
+                       "t.moelab_version = lambda: '0.0.0-other'\n")
+    cluster.worker(["--preload", str(preload)])
+    wait_for(lambda: _workers(cluster.address) == 1, timeout=60)
+    out = _engine_start(cluster.db, cluster.address)
+    assert out.returncode == 2
+    assert out.stderr.count("\n") == 1 and "runs moelab 0.0.0-other" in out.stderr

@@ -1,0 +1,67 @@
+"""What the Runs table shows: its columns, filter and sort, as one value that can be saved
+by name (a "view") and sent to the lab as a read."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+# The columns shown until the user chooses others (db.reads_panels.RUN_PANEL_COLUMNS).
+DEFAULT_COLUMNS = (
+    "run_id", "experiment_id", "kind", "n_features", "d_hidden", "n_experts", "k",
+    "router_init", "sparsity", "last_importance", "seed", "chosen", "eval_loss", "fpd",
+    "capacity", "lb_coef", "steps", "train_seconds", "device",
+)
+
+
+@dataclass
+class RunsView:
+    columns: list[str] = field(default_factory=lambda: list(DEFAULT_COLUMNS))
+    where: str = ""
+    order_by: str | None = "run_id"
+    descending: bool = False
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> RunsView:
+        cols = [str(c) for c in d.get("columns") or DEFAULT_COLUMNS]
+        order = d.get("order_by")
+        return cls(cols, str(d.get("where") or ""), order if order in cols else None,
+                   bool(d.get("descending")))
+
+    def describe(self) -> str:
+        sort = f"sorted by {self.order_by}{' desc' if self.descending else ''}" \
+            if self.order_by else "unsorted"
+        where = f" where {self.where}" if self.where else ""
+        return f"{len(self.columns)} columns, {sort}{where}"
+
+    def sort_by(self, column: str) -> None:
+        if column == self.order_by:
+            self.descending = not self.descending
+        else:
+            self.order_by, self.descending = column, False
+
+    def hide(self, column: str) -> None:
+        if column in self.columns and len(self.columns) > 1:
+            self.columns.remove(column)
+            if self.order_by == column:
+                self.order_by = "run_id" if "run_id" in self.columns else None
+                self.descending = False
+
+    def move(self, column: str, delta: int) -> int:
+        """Move a column left (-1) or right (+1); its new index."""
+        i = self.columns.index(column)
+        j = max(0, min(len(self.columns) - 1, i + delta))
+        self.columns.insert(j, self.columns.pop(i))
+        return j
+
+    def set_columns(self, columns: list[str]) -> None:
+        self.columns = list(columns)
+        if self.order_by not in self.columns:
+            self.order_by = "run_id" if "run_id" in self.columns else None
+            self.descending = False
+
+    def params(self, condition: str | None, offset: int, limit: int) -> dict:
+        return dict(columns=list(self.columns), where=condition, order_by=self.order_by,
+                    descending=self.descending, offset=offset, limit=limit)
