@@ -4,7 +4,7 @@ Imports nothing else of moelab; every SQL string of the project lives in this pa
 """
 
 from .connection import open_store
-from .errors import QueryRefused, StoreError, StoreLocked
+from .errors import DiskFull, QueryRefused, StoreError, StoreLocked
 from .export import export_data
 from .migrations import PUBLIC_VIEWS
 from .paths import resolve_db_path
@@ -12,6 +12,7 @@ from .readonly import check_read_only, open_read_only, run_read_query
 from .store import Store
 
 __all__ = [
+    "DiskFull",
     "PUBLIC_VIEWS",
     "QueryRefused",
     "Store",

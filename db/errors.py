@@ -28,6 +28,16 @@ def one_line(text: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+class DiskFull(StoreError):
+    """The file's disk is full: nothing of the write was stored, and the same write can be
+    tried again once space frees (DuckDB recovers)."""
+
+
 def wrap(err: duckdb.Error, doing: str) -> StoreError:
     """Turn a duckdb error into a StoreError that says what we were doing."""
-    return StoreError(f"{doing} failed: {one_line(str(err))}")
+    text = one_line(str(err))
+    if "no space left on device" in text.lower():
+        path = re.search(r'write file "([^"]+)"', text)
+        where = f" of {path[1]}" if path else ""
+        return DiskFull(f"{doing} failed: no space left on the device{where}")
+    return StoreError(f"{doing} failed: {text}")

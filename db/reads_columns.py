@@ -83,13 +83,15 @@ def runs_columns_page(store: Store, columns: list[str], where: str | None = None
     if offset < 0 or not 0 < limit <= ROWS_MAX:
         raise StoreError(f"a page needs offset >= 0 and 0 < limit <= {ROWS_MAX}")
     columns = [str(c).strip() for c in columns]
-    relation = runs_relation(columns, view_columns(store))
-    if order_by is not None and order_by not in columns:
-        raise StoreError(f"cannot sort by {order_by!r}: it is not one of the shown columns")
+    if order_by is not None:
+        order_by = str(order_by).strip()
+    # A sort column need not be shown: it joins the relation, not the output.
+    wanted = columns + ([order_by] if order_by and order_by not in columns else [])
+    relation = runs_relation(wanted, view_columns(store))
     cond = f" WHERE ({where}\n)" if where and where.strip() else ""
     _, total = run_read_query(store, f"SELECT count(*) FROM {relation}{cond}")
     direction = "DESC" if descending else "ASC"
-    tie = "run_id" if "run_id" in columns else "__run_id"
+    tie = "run_id" if "run_id" in wanted else "__run_id"
     order = tie
     if order_by is not None:
         col = _quote(order_by)

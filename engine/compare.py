@@ -40,6 +40,13 @@ class Cell:
 
 def match(a: Cell, b: Cell) -> tuple[bool, float]:
     """(same classes with experts matched, mean |Δ norm| over the matched experts)."""
+    same, _, dnorm = match_experts(a, b)
+    return same, dnorm
+
+
+def match_experts(a: Cell, b: Cell) -> tuple[bool, float, float]:
+    """(same classes with experts matched, the share of matched experts whose classes agree,
+    mean |Δ norm| over the matched experts)."""
     if len(a.norms) != len(b.norms):
         raise ValueError(f"cells with {len(a.norms)} and {len(b.norms)} experts")
     E = len(a.norms)
@@ -54,8 +61,8 @@ def match(a: Cell, b: Cell) -> tuple[bool, float]:
         ob = np.lexsort((nb, cb))
         perm = np.empty(E, dtype=int)
         perm[oa] = ob
-    same = bool((ca == cb[perm]).all())
-    return same, float(np.abs(na - nb[perm]).mean())
+    agree = ca == cb[perm]
+    return bool(agree.all()), float(agree.mean()), float(np.abs(na - nb[perm]).mean())
 
 
 @dataclass(frozen=True)
@@ -64,6 +71,7 @@ class SetupComparison:
     cells: int  # cells both sides have
     matching: int  # of them, cells whose classes agree with experts matched
     mean_abs_dnorm: float  # mean over cells of the mean |Δ norm| of the last feature
+    expert_share: float = float("nan")  # share of matched (cell, expert) pairs that agree
 
     @property
     def share(self) -> float:
@@ -79,9 +87,10 @@ def compare(a: Mapping[tuple, Mapping[tuple, Cell]],
         common = sorted(set(a[setup]) & set(b[setup]))
         if not common:
             continue
-        results = [match(a[setup][c], b[setup][c]) for c in common]
-        out.append(SetupComparison(setup, len(common), sum(s for s, _ in results),
-                                   float(np.mean([d for _, d in results]))))
+        results = [match_experts(a[setup][c], b[setup][c]) for c in common]
+        out.append(SetupComparison(setup, len(common), sum(s for s, _, _ in results),
+                                   float(np.mean([d for _, _, d in results])),
+                                   float(np.mean([e for _, e, _ in results]))))
     return out
 
 

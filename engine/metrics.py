@@ -189,19 +189,17 @@ class DenseUsage:
 def dense_usage(router: np.ndarray, k: int, mono: np.ndarray, x: np.ndarray) -> DenseUsage:
     """router (inst, E, n), mono (inst, E, n) bool, x (N, n) dense inputs in [0, 1)."""
     n_inst, E, n = router.shape
-    usage = _top_k_mask(np.einsum("bn,ien->ibe", x, router), k).mean(1)
+    R_t = np.swapaxes(router, 1, 2)  # (inst, n, E)
+    base = np.einsum("bn,ine->ibe", x, R_t, optimize=True)  # (inst, N, E) logits
+    usage = _top_k_mask(base, k).mean(1)
     active = np.full((n_inst, E), np.nan)
     only = np.full((n_inst, E), np.nan)
-    has = mono.any(-1)  # (inst, E)
-    for e in range(E):
-        if not has[:, e].any():
-            continue
-        m = mono[:, e].astype(np.float64)  # (inst, n)
-        clamped = x[None] * (1.0 - m[:, None, :]) + m[:, None, :]  # mono features at 1.0
-        to_e = _top_k_mask(np.einsum("ibn,ien->ibe", clamped, router), k)[..., e]
-        alone = _top_k_mask(np.einsum("in,ien->ie", m, router), k)[:, e]
-        active[:, e] = np.where(has[:, e], to_e.mean(1), np.nan)
-        only[:, e] = np.where(has[:, e], alone.astype(np.float64), np.nan)
+    for i, e in zip(*np.nonzero(mono.any(-1)), strict=True):
+        feats = np.flatnonzero(mono[i, e])
+        # clamping those features to 1.0 adds (1 − x_f)·R[:, f] to the logits
+        clamped = base[i] + (1.0 - x[:, feats]) @ R_t[i, feats]
+        active[i, e] = _top_k_mask(clamped, k)[:, e].mean()
+        only[i, e] = float(_top_k_mask(R_t[i, feats].sum(0), k)[e])
     return DenseUsage(usage, active, only)
 
 

@@ -18,10 +18,11 @@ from .config import Config
 from .sweep import RunSpec, batches, expand
 
 # Work is counted in sample-ops: instance-steps x batch x (the routed matmuls + routing +
-# a fixed per-sample overhead). The CPU kernel does about 5e9 a second on 2 cores, so a
-# unit of 3e11 takes about a minute there; MOELAB_UNIT_WORK overrides it (tests use tiny
-# units). An experiment keeps the size it was first planned with.
-DEFAULT_UNIT_WORK = 3e11
+# a fixed per-sample overhead). The CPU kernel does about 3e9 a second on 2 cores (W1 of
+# `moelab bench`), so a unit of 1.5e11 takes about a minute there; MOELAB_UNIT_WORK
+# overrides it (tests use tiny units). An experiment keeps the size it was first planned
+# with, so a restart plans the same units.
+DEFAULT_UNIT_WORK = 1.5e11
 _PER_SAMPLE_OVERHEAD = 64
 
 

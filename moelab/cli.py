@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "moelab.cmd_figures",  # export figure, reproduce
     "moelab.cmd_service",  # queue, status, cancel, engine start|stop|status
     "moelab.cmd_import",  # import npz, compare
+    "moelab.cmd_serve",  # serve (the lab in a browser tab)
 )
 
 

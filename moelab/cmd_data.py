@@ -14,14 +14,22 @@ from moelab.errors import UsageError
 
 FORMATS = ("table", "csv", "json")  # moelab.output's; imported lazily (rich is slow to load)
 
-RUN_COLUMNS = ("run_id, experiment_id, kind, n_features, d_hidden, n_experts, k, sparsity, "
-               "last_importance, seed, chosen, eval_loss, fpd, capacity")
+RUN_COLUMNS = ("run_id", "experiment_id", "kind", "n_features", "d_hidden", "n_experts", "k",
+               "router_init", "sparsity", "last_importance", "seed", "chosen", "eval_loss",
+               "fpd", "capacity")
+COLUMNS_HELP = ("comma-separated columns: any column of the runs view, a config field as "
+                "section.field (train.lr), or min(METRIC) / max(METRIC) / last(METRIC) of a "
+                "logged metric (loss, rec_loss, lb_loss, router_grad_norm); default: "
+                + ",".join(RUN_COLUMNS))
 
 
 def register(sub, groups) -> None:
     rs = sub.add_parser("runs", help="a table of runs")
     rs.add_argument("--where", help="SQL condition over the runs view, e.g. "
                     "\"n_experts = 3 and sparsity > 0.9\"")
+    rs.add_argument("--columns", help=COLUMNS_HELP)
+    rs.add_argument("--sort", metavar="COLUMN", help="sort by this column (any --columns "
+                    "kind, shown or not); -COLUMN sorts descending (default: run_id)")
     rs.add_argument("--limit", type=int, default=50, help="at most this many rows (50)")
     rs.add_argument("--format", choices=FORMATS, default="table")
     add_db(rs)
@@ -57,14 +65,27 @@ def print_rows(cols, rows, fmt) -> None:
     show(cols, rows, fmt)
 
 
+def split_columns(text: str | None) -> list[str]:
+    """`run_id, min(loss),train.lr` -> ["run_id", "min(loss)", "train.lr"]."""
+    if text is None:
+        return list(RUN_COLUMNS)
+    columns = [c.strip() for c in text.split(",") if c.strip()]
+    if not columns:
+        raise UsageError("--columns needs at least one column")
+    return columns
+
+
 def runs(args) -> int:
     if args.limit < 1:
         raise UsageError("--limit must be at least 1")
-    where = f" WHERE {args.where}" if args.where else ""
-    query = f"SELECT {RUN_COLUMNS} FROM runs{where} ORDER BY run_id"
+    sort, descending = args.sort, False
+    if sort and sort.startswith("-"):
+        sort, descending = sort[1:], True
     with _client(args) as client:
-        cols, rows = client.sql(query, limit=args.limit)
-    print_rows(cols, rows, args.format)
+        page = client.read("runs_columns_page", columns=split_columns(args.columns),
+                           where=args.where, order_by=sort or None, descending=descending,
+                           offset=0, limit=args.limit)
+    print_rows(page["columns"], page["rows"], args.format)
     return 0
 
 

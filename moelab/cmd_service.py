@@ -185,9 +185,10 @@ def _status_from_file(client) -> dict:
     running = client.read("service_running")
     return {"service": None, "running": None, "queued": client.read("service_queue"),
             "recent": client.read("service_recent"),
-            "foreground": [r for r in running if "foreground" in (r.get("message") or "")],
-            "stale_running": [r for r in running if "foreground" not in
-                              (r.get("message") or "")],
+            "foreground": [r for r in running
+                           if (r.get("owner") or "").startswith("foreground")],
+            "stale_running": [r for r in running
+                              if not (r.get("owner") or "").startswith("foreground")],
             "counts": client.read("service_counts")}
 
 
@@ -206,11 +207,13 @@ def format_status(st: dict, path) -> str:
     if r:
         lines.append("running   " + running_line(r))
     for f in st.get("foreground") or []:
-        lines.append(f"running   #{f['experiment_id']} {f['name']}: {f['message']}")
+        lines.append(f"running   #{f['experiment_id']} {f['name']}: {f['owner']}"
+                     f"{_stored(f)}")
     queued = st.get("queued") or []
     if queued:
         shown = ", ".join(f"#{q['experiment_id']} {q['name']}"
-                          + (" (interrupted)" if q["status"] == "interrupted" else "")
+                          + (f" (interrupted{_stored(q, ', ')})"
+                             if q["status"] == "interrupted" else "")
                           for q in queued[:8])
         more = f", … {len(queued) - 8} more" if len(queued) > 8 else ""
         lines.append(f"queued    {len(queued)}: {shown}{more}")
@@ -230,11 +233,17 @@ def running_line(r: dict) -> str:
                 f"{_duration(r.get('elapsed_seconds'))} so far)")
     loss = r.get("loss")
     return (f"#{r['experiment_id']} {r['name']}: {100 * done / total:.0f}%, "
-            f"batch {r['batch']}/{r['n_batches']} step {r['step']}/{r['steps']}, "
-            f"{r['models_done']}/{r['n_models']} models, "
+            f"unit {r['batch']}/{r['n_batches']} step {r['step']}/{r['steps']}, "
+            f"{r['models_done']}/{r['n_models']} runs stored, "
             f"loss {'?' if loss is None else f'{loss:.4g}'}, "
             f"ETA {_duration(r.get('eta_seconds'))}, {r.get('device') or '?'}"
-            + (" (stopping)" if r.get("stopping") else ""))
+            + (" (stopping)" if r.get("stopping") else "")
+            + (f"\n          {r['notice']}" if r.get("notice") else ""))
+
+
+def _stored(row: dict, sep: str = "; ") -> str:
+    n, total = row.get("runs_stored") or 0, row.get("n_runs")
+    return f"{sep}{n} of {total} runs stored" if total else ""
 
 
 def _where(info: dict) -> str:

@@ -142,7 +142,7 @@ def train_and_store(cfg: Config, db_path, preset: str | None, quick: bool,
     is held only to register the experiment and to store a unit, so other readers can open
     it meanwhile; if a lab service takes the file mid-way, the experiment is handed to it
     and followed there. A failure or Ctrl-C is recorded on the experiment, then re-raised."""
-    from moelab.db import open_store
+    from moelab.db import DiskFull, open_store
     from moelab.engine.device import resolve_device
     from moelab.engine.plan import plan, unit_work_default
     from moelab.engine.service.owners import foreground_mark
@@ -166,6 +166,8 @@ def train_and_store(cfg: Config, db_path, preset: str | None, quick: bool,
     except KeyboardInterrupt:
         _end(db_path, exp_id, "cancelled", "interrupted with Ctrl-C")
         raise
+    except DiskFull:  # left running with its owner gone: the next service resumes it
+        raise
     except Exception as e:
         _end(db_path, exp_id, "failed", f"{type(e).__name__}: {e}")
         raise
@@ -187,15 +189,20 @@ class _UnitSink:
         self.final: dict | None = None
 
     def __call__(self, unit, result) -> None:
-        from moelab.db import StoreLocked, open_store
+        from moelab.db import DiskFull, StoreLocked, open_store
         t0 = time.perf_counter()
         try:
             store = open_store(self.db_path)
         except StoreLocked:
             raise _HandedOver() from None
         with store:
-            store.write_unit(self.exp_id, unit.index, result.tables, result.meta(),
-                             dict(unit.point_sizes))
+            try:
+                store.write_unit(self.exp_id, unit.index, result.tables, result.meta(),
+                                 dict(unit.point_sizes))
+            except DiskFull as err:  # left running with a dead owner: a service resumes it
+                raise DiskFull(f"{err}; the units stored so far are kept: free some space "
+                               "and `moelab engine start` resumes the experiment with the "
+                               "units still to do") from None
             self.final = store.experiment(self.exp_id)
         self.seconds += time.perf_counter() - t0
 

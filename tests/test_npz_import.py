@@ -86,7 +86,7 @@ def test_compare_with_a_known_answer(tmp_path, capsys):
     assert code == 0, err
     line = next(ln for ln in out.splitlines() if ln.startswith("312"))
     # 3 of 4 cells match; |Δ norm| per cell, mean over its 2 matched experts: 0, .4, .05, 0
-    assert line.split()[-3:] == ["4", "75.0%", f"{(0.4 + 0.05) / 4:.3f}"]
+    assert line.split()[-4:] == ["4", "75.0%", "87.5%", f"{(0.4 + 0.05) / 4:.3f}"]
     png = tmp_path / "diff.png"
     code, _, err = cli(["export", "figure", "phase-diff", "--experiment", "1", "--against", "2",
                         "--out", str(png), "--db", str(db)], capsys)

@@ -97,9 +97,11 @@ def test_phase_diagram_snapshot():
         drawn["info"] = str(app.screen.query_one("#cell-info").render())
     run_app_test(FakeClient(seeded_db(), reads=phase_reads()), body)
     check_snapshot("tui_phase_diagram.ansi", drawn["text"])
-    assert "4.C.1/2" in drawn["text"] and "4.C.2/2" in drawn["text"]
-    # Cursor at column 2 (sparsity 0.5), row 1 from the top (second-highest importance).
-    assert "sparsity 0.5" in drawn["info"] and f"I_last {IMPORTANCE[-2]:g}" in drawn["info"]
+    assert "4.C expert 0 of 2" in drawn["text"] and "4.C expert 1 of 2" in drawn["text"]
+    # As the paper's figure: column 2 is the third importance, row 1 from the top the
+    # second-highest sparsity.
+    assert f"sparsity {SPARSITY[-2]:g}" in drawn["info"]
+    assert f"I_last {IMPORTANCE[2]:g}" in drawn["info"]
 
 
 def test_gram_view_snapshot():

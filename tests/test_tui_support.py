@@ -48,6 +48,31 @@ def seeded_db() -> Path:
     return path
 
 
+TWO_SETUPS = {
+    "model": {"kind": "moe", "k": 1},
+    "data": {"importance": "uniform"},
+    "train": {"steps": 60, "batch_size": 64, "seeds": 1, "eval_samples": 300},
+    "sweep": {"data.sparsity": [0.5, 0.9],
+              "variants": [{"model": {"n_features": 2, "d_hidden": 1, "n_experts": 2}},
+                           {"model": {"n_features": 3, "d_hidden": 1, "n_experts": 3}}]},
+}
+
+
+@functools.cache
+def two_setups_db() -> Path:
+    """One experiment with two MoE setups (E = 2 and E = 3) over two sparsities."""
+    from moelab.db import open_store
+    from moelab.engine.config import from_dict
+    from moelab.engine.experiment import run_experiment
+    path = Path(tempfile.mkdtemp(prefix="moelab-tui-")) / "two.duckdb"
+    cfg = from_dict(TWO_SETUPS, name="two-setups")
+    with open_store(path) as store:
+        exp = store.create_experiment("two-setups", None, cfg.to_json())
+        store.write_runs(exp, run_experiment(cfg, "cpu").chunks)
+        store.set_experiment_status(exp, "done")
+    return path
+
+
 def empty_db() -> Path:
     from moelab.db import open_store
     path = Path(tempfile.mkdtemp(prefix="moelab-tui-")) / "empty.duckdb"

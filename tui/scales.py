@@ -47,14 +47,23 @@ def key_grid(colour: Callable[[float, float], str], n: int = 5) -> list[list[str
 
 
 def key_text(colour: Callable[[float, float], str], x_label: str, y_label: str,
-             n: int = 5) -> Text:
+             notes: list[str] = (), n: int = 4) -> Text:
+    """The 2-D key, n × n cells of two characters, its axes labelled, and notes on the right
+    of its rows."""
     text = Text()
-    for r, row in enumerate(key_grid(colour, n)):
-        text.append(("1 " if r == 0 else "0 " if r == n - 1 else "  "), style="dim")
+    rows = key_grid(colour, n)
+    lines = list(notes) + [""] * max(0, n + 1 - len(notes))
+    for r, row in enumerate(rows):
+        text.append(f"{y_label} 1 " if r == 0 else " " * (len(y_label) + 1) + (
+            "0 " if r == n - 1 else "  "), style="dim")
         for c in row:
             text.append("  ", style=Style(bgcolor=c))
-        text.append(f"  {y_label} ↑" if r == 0 else "", style="dim")
+        text.append("   ")
+        text.append_text(Text.from_markup(lines[r]))
         text.append("\n")
-    text.append("  0" + " " * (2 * n - 3) + "1", style="dim")
-    text.append(f"  {x_label} →", style="dim")
+    pad = " " * (len(y_label) + 3)
+    text.append(f"{pad}0{' ' * (2 * n - 2)}1 {x_label}", style="dim")
+    if lines[n]:
+        text.append("   ")
+        text.append_text(Text.from_markup(lines[n]))
     return text

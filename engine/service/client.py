@@ -183,7 +183,9 @@ class ServiceClient:
         except FileNotFoundError:
             raise ServiceUnavailable(f"no lab service runs for {self.paths.db}") from None
         if st.st_uid != os.getuid():
-            raise ClientError(f"{path} belongs to another user; refusing to talk to it")
+            from .safefiles import user_name
+            raise ClientError(f"{path} belongs to {user_name(st.st_uid)}, not you; refusing "
+                              "to talk to it (remove it, or use another --db)")
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         sock.settimeout(CONNECT_TIMEOUT)
         try:

@@ -14,7 +14,7 @@ import os
 import threading
 import time
 
-from moelab.db import QueryRefused, Store, StoreError, run_read_query
+from moelab.db import DiskFull, QueryRefused, Store, StoreError, run_read_query
 from moelab.db import reads as db_reads
 from moelab.db import reads_service as queue_reads
 
@@ -250,17 +250,17 @@ class LabService:
                 with self.lock:
                     ids = self.store.write_unit(job.experiment_id, unit.index, result.tables,
                                                 result.meta(), point_sizes)
+                job.notice = None
                 return len(ids) if ids is not None else 0
-            except StoreError as err:
-                if not _disk_full(err) or self.stopping.is_set() or job.stopping():
+            except DiskFull:
+                if self.stopping.is_set() or job.stopping():
                     raise
                 need = _result_mb(result)
-                msg = (f"no space left on the device of {self.paths.db} (needs about {need} MB "
-                       "more); trained units wait in memory and are stored when space frees")
-                log.error("%s", msg)
-                with self.lock:
-                    self.store.set_experiment_status(job.experiment_id, Status.RUNNING,
-                                                     message=msg)
+                job.notice = (f"no space left on the device of {self.paths.db} (needs about "
+                              f"{need} MB more); trained units wait in memory and are stored "
+                              "when space frees")
+                log.error("%s", job.notice)  # the status and event carry it: the file can't
+                self.hub.publish({"type": "progress", **self.scheduler.running(job)})
                 time.sleep(DISK_RETRY)
 
     def finish(self, job: Job, status: str, message: str) -> None:
@@ -295,11 +295,6 @@ class LabService:
 def _kept(row: dict) -> str:
     n = int(row.get("runs_stored") or 0)
     return f" ({n} of {row.get('n_runs')} runs stored and kept)" if n else ""
-
-
-def _disk_full(err: Exception) -> bool:
-    text = str(err).lower()
-    return "no space left" in text or "disk full" in text or "not enough space" in text
 
 
 def _result_mb(result) -> int:

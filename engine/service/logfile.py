@@ -22,31 +22,34 @@ LOG_ROTATE_BYTES = 10 * 1024 * 1024
 
 
 class RotatingStderrHandler(logging.StreamHandler):
-    """Writes to stderr; when the log file behind it grows past `limit`, rotates it."""
+    """Writes to stderr (or `stream`); when the log file behind it grows past `limit`,
+    renames it to `.1` and points the stream's descriptor (and stdout's, for stderr) at a
+    fresh file."""
 
-    def __init__(self, path: Path, limit: int = LOG_ROTATE_BYTES):
-        super().__init__(sys.stderr)
+    def __init__(self, path: Path, limit: int = LOG_ROTATE_BYTES, stream=None):
+        super().__init__(stream or sys.stderr)
         self.path = path
         self.limit = limit
 
     def emit(self, record: logging.LogRecord) -> None:
         super().emit(record)
         with contextlib.suppress(OSError, ValueError):
-            if os.fstat(2).st_size > self.limit:
+            if os.fstat(self.stream.fileno()).st_size > self.limit:
                 self.rotate()
 
     def rotate(self) -> None:
+        target = self.stream.fileno()
         try:
-            if not os.path.samestat(os.fstat(2), os.stat(self.path, follow_symlinks=False)):
-                return  # stderr is not our log (run by hand, or already moved)
+            if not os.path.samestat(os.fstat(target), os.stat(self.path, follow_symlinks=False)):
+                return  # not writing to our log (run by hand, or already moved)
             os.replace(self.path, f"{self.path}.1")
             fd = open_private(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL)
         except (OSError, UnsafeFile):
             return  # keep writing where we were rather than lose the log
-        sys.stderr.flush()
+        self.flush()
         sys.stdout.flush()
-        os.dup2(fd, 1)
-        os.dup2(fd, 2)
+        for descriptor in {target, 1} if target == 2 else {target}:
+            os.dup2(fd, descriptor)
         os.close(fd)
 
 

@@ -86,6 +86,7 @@ def start(paths: ServicePaths, dask: str | None = None):
     except StoreError as err:
         os.close(lock_fd)
         raise StartError(_lock_message(paths, str(err))) from None
+    _warn_if_shared(paths)
     try:
         executor = _executor(paths, dask)
     except Exception:
@@ -142,6 +143,14 @@ def shutdown(paths: ServicePaths, lock_fd: int, service, server) -> None:
         paths.info.unlink()
     os.close(lock_fd)
     log.info("stopped")
+
+
+def _warn_if_shared(paths: ServicePaths) -> None:
+    """Files made before moelab kept them private stay as they were: say so once."""
+    mode = paths.db.stat().st_mode & 0o777
+    if mode & 0o077 and not os.environ.get("MOELAB_UMASK"):
+        log.warning("%s can be read by other users (mode %03o); `chmod 600` it unless you "
+                    "share it on purpose (docs/service.md: Shared machines)", paths.db, mode)
 
 
 def _take_lock(paths: ServicePaths) -> int:

@@ -42,6 +42,7 @@ class Job:
     inflight: dict = field(default_factory=dict)  # unit index -> (instance-steps done, event)
     device: str | None = None
     failure: str | None = None
+    notice: str | None = None  # something the user must act on (a full disk)
     stop_reason: str | None = None  # "user" (cancel) or "stop" (service shutdown)
     started: float = field(default_factory=time.monotonic)
     samples: deque = field(default_factory=deque)  # (time, work_done) of recent progress
@@ -71,7 +72,7 @@ class Job:
                 "loss": last.loss if last else None, "device": self.device,
                 "eta_seconds": self.eta_seconds(),
                 "elapsed_seconds": round(time.monotonic() - self.started, 1),
-                "stopping": self.stop_reason is not None}
+                "stopping": self.stop_reason is not None, "notice": self.notice}
 
     def record(self, ev: UnitProgress) -> None:
         self.inflight[ev.unit] = (ev.step * ev.n_models, ev)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from .data import Source, group, require, seeds_note
+from .data import Source, as_rows, group, require, seeds_note
 from .style import MISSING, figure, phase_rgb
 
 # The paper's setups: (n_features, d_hidden) -> letter (engine.presets.FIG4_SETUPS).
 SETUP_LETTERS = {(2, 1): "A", (3, 1): "B", (3, 2): "C"}
+UNSTABLE = 0.5  # a cell whose seeds match the chosen one's class less often is marked
 METRICS = {"superposition_all": "Σ over all j incl. i (the authors' phase plots)",
            "superposition": "Σ over j ≠ i (Elhage)"}
 
@@ -75,17 +76,42 @@ def draw(source: Source):
     fig, axes = figure(len(rows), n_cols, panel_height=1.25)
     for ax in axes.flat:
         ax.set_visible(False)
+    unstable = _unstable_cells(source)
     for r, ps in enumerate(rows.values()):
         for c, p in enumerate(ps):
             _panel(axes[r, c], p, first=c == 0)
+            _mark(axes[r, c], p, unstable.get((p["n_features"], p["d_hidden"],
+                                               p["n_experts"]), set()))
     _key(axes[0, n_cols - 1], metric)
     fig.supxlabel("last feature importance (relative to the others, which are 1)")
     note = seeds_note(source, source.rows("figure_runs"), lambda r: r["point"])
+    if unstable:
+        note += f"; · = unstable cell (under {UNSTABLE:.0%} of its seeds match the chosen one)"
     fig.suptitle(f"Phase diagrams of the last feature — {source.title}; {note}\n"
                  f"4.X.e/E = setup X, expert e of E (stored as expert e − 1). Colour: norm y "
                  f"and superposition x\n({metric}: {METRICS[metric]}), each ÷ its max over "
                  "the grid of that expert")
     return fig
+
+
+def _unstable_cells(source: Source) -> dict[tuple, set]:
+    """(n, m, E) -> the (sparsity, last importance) cells whose seeds mostly disagree with
+    the chosen seed's last-feature class (seed stability < UNSTABLE); empty for one seed."""
+    out: dict[tuple, set] = {}
+    rows = as_rows(source.client.read("seed_stability", experiment_id=source.experiment_id))
+    for r in rows:
+        if r["n_seeds"] > 1 and r["stability"] < UNSTABLE:
+            out.setdefault((r["n_features"], r["d_hidden"], r["n_experts"]), set()).add(
+                (r["sparsity"], r["last_importance"]))
+    return out
+
+
+def _mark(ax, p: dict, cells: set) -> None:
+    pts = [(p["last_importance"].index(i), p["sparsity"].index(s)) for s, i in cells
+           if s in p["sparsity"] and i in p["last_importance"]]
+    if pts:
+        xs, ys = zip(*pts, strict=True)
+        ax.scatter(xs, ys, s=1.5, c="black", marker=".", linewidths=0)
 
 
 def _panel(ax, p: dict, first: bool) -> None:

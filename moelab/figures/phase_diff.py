@@ -45,9 +45,10 @@ def comparison(client, a: int, b: int):
 
 
 def report_lines(result) -> list[str]:
-    lines = [f"{'setup':<16} {'cells':>6} {'matching':>9} {'mean |Δ norm|':>14}"]
+    lines = [f"{'setup':<16} {'cells':>6} {'matching':>9} {'experts agreeing':>17} "
+             f"{'mean |Δ norm|':>14}"]
     lines += [f"{setup_name(c.setup):<16} {c.cells:>6} {c.share:>9.1%} "
-              f"{c.mean_abs_dnorm:>14.3f}" for c in result]
+              f"{c.expert_share:>17.1%} {c.mean_abs_dnorm:>14.3f}" for c in result]
     return lines
 
 

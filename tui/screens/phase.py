@@ -178,9 +178,10 @@ class PhaseScreen(LabScreen):
     def legend(self, lo, hi):
         label = pm.COLOURINGS[self.colouring][0]
         if pm.is_paper(self.colouring):
-            return key_text(phase_colour, "superposition ÷ max", "norm ÷ max").append(
-                f"\n{label}: white not represented, blue monosemantic, red superposition "
-                "(each grid ÷ its own maxima, under it)", style="dim")
+            return key_text(phase_colour, "superposition ÷ max →", "norm ÷ max ↑", [
+                f"[b]{label}[/b]",
+                "[dim]white: not represented · blue: monosemantic · red: superposition[/]",
+                "[dim]norm and superposition ÷ their maxima over each grid (under it)[/]"])
         return bar_text(sequential, lo, hi, label).append(
             "  (one scale for every grid)", style="dim")
 

@@ -101,7 +101,7 @@ class VirtualTable(ScrollView, can_focus=True):
         self.widths = [min(MAX_WIDTH, max([len(c) + 1] + [len(format_value(r[i]))
                                                            for r in first_page[:200]]))
                        for i, c in enumerate(self.columns)]
-        self.virtual_size = Size(self.gutter + sum(w + 1 for w in self.widths),
+        self.virtual_size = Size(self.mark_width + sum(w + 1 for w in self.widths),
                                  self.total + 1)
         self.cursor_col = min(self.cursor_col, max(len(self.columns) - 1, 0))
         self.cursor_row = 0
@@ -124,7 +124,7 @@ class VirtualTable(ScrollView, can_focus=True):
         return self.row(self.cursor_row) if self.total else None
 
     @property
-    def gutter(self) -> int:
+    def mark_width(self) -> int:
         return 2 if self.mark_column in self.columns else 0
 
     def run_id_of(self, row: list | None) -> int | None:
@@ -143,7 +143,7 @@ class VirtualTable(ScrollView, can_focus=True):
         if y == 0:
             return self._strip(self._header_cells(),
                                self.get_component_rich_style("virtual-table--header"),
-                               scroll_x, width, None, "  " if self.gutter else "")
+                               scroll_x, width, None, "  " if self.mark_width else "")
         index = scroll_y + y - 1
         if index >= self.total:
             return Strip.blank(width, self.rich_style)
@@ -158,7 +158,7 @@ class VirtualTable(ScrollView, can_focus=True):
                 else self.rich_style)
         hot = self.get_component_rich_style("virtual-table--cursor-cell") if cursor else None
         mark = ""
-        if self.gutter:
+        if self.mark_width:
             mark = "● " if self.run_id_of(row) in self.marks else "  "
         return self._strip(cells, base, scroll_x, width, hot, mark)
 
@@ -199,7 +199,7 @@ class VirtualTable(ScrollView, can_focus=True):
         self.refresh()
 
     def watch_cursor_col(self, col: int) -> None:
-        left = self.gutter + sum(w + 1 for w in self.widths[:col])
+        left = self.mark_width + sum(w + 1 for w in self.widths[:col])
         right = left + (self.widths[col] if col < len(self.widths) else 0)
         if left < self.scroll_x:
             self.scroll_to(x=left, animate=False)
@@ -232,7 +232,7 @@ class VirtualTable(ScrollView, can_focus=True):
             self.post_message(self.SortWanted(self, self.columns[self.cursor_col]))
 
     def _column_at(self, x: int) -> int | None:
-        left = self.gutter
+        left = self.mark_width
         for i, w in enumerate(self.widths):
             if left <= x < left + w + 1:
                 return i
