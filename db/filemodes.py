@@ -45,9 +45,9 @@ def apply_umask() -> int:
 
 def check_writable_target(path: pathlib.Path) -> None:
     """Refuse a database another user owns (or planted a link to), or one that is not a
-    regular file; its WAL beside it likewise."""
+    regular file; its WAL and spill folder beside it likewise."""
     check_regular(path)
-    for candidate in (path, pathlib.Path(f"{path}.wal")):
+    for candidate in (path, pathlib.Path(f"{path}.wal"), pathlib.Path(f"{path}.tmp")):
         refuse_foreign(candidate)
 
 

@@ -16,12 +16,15 @@ import os
 import re
 import threading
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from .errors import QueryRefused, StoreError, one_line
 from .safe_functions import SAFE_FUNCTIONS
-from .store import Store
+
+if TYPE_CHECKING:
+    from .store import Store
 
 # Table functions that only compute or describe this database.
 SAFE_TABLE_FUNCTIONS = frozenset({

@@ -37,11 +37,12 @@ def _page_bounds(offset: int, limit: int) -> tuple[int, int]:
 
 @register_read("experiments_panel")
 def experiments_panel(store: Store) -> list[dict]:
-    """Every experiment with its number of stored runs, newest first."""
+    """Every experiment with its number of stored runs (n_runs) and of planned runs
+    (n_planned: NULL until it first runs), newest first."""
     names, rows = store.query(
         "SELECT e.experiment_id, e.name, e.preset, e.status, e.progress, e.quick, e.device, "
         "e.created_at, e.started_at, e.finished_at, e.message, "
-        "coalesce(r.n_runs, 0) AS n_runs "
+        "coalesce(r.n_runs, 0) AS n_runs, e.n_runs AS n_planned "
         "FROM experiments e LEFT JOIN (SELECT experiment_id, count(*) AS n_runs FROM runs "
         "GROUP BY experiment_id) r USING (experiment_id) ORDER BY e.experiment_id DESC")
     return rows_as_dicts(names, rows)

@@ -23,13 +23,15 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import duckdb
 
 from .errors import QueryRefused, StoreError, one_line, wrap
 from .readonly import check_read_only
-from .store import Store
+
+if TYPE_CHECKING:
+    from .store import Store
 
 FETCH_ROWS = 2048  # rows fetched at a time while counting against the caps
 _SAMPLE = 16  # rows of each fetch measured as JSON to estimate the result's size
@@ -88,10 +90,9 @@ class UserQuery:
 
     @contextlib.contextmanager
     def _session(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        database = self._source.path.stem if isinstance(self._source, Store) else None
-        check_read_only(self.sql, database)
-        cursor = (self._source._cursor() if isinstance(self._source, Store)
-                  else self._source.cursor())
+        store = hasattr(self._source, "_cursor")  # a Store, else a bare connection
+        check_read_only(self.sql, self._source.path.stem if store else None)
+        cursor = self._source._cursor() if store else self._source.cursor()
         with self._lock:
             self._cursor = cursor
         timer = threading.Timer(self.timeout, self.interrupt, [
@@ -107,10 +108,12 @@ class UserQuery:
             finally:
                 with contextlib.suppress(duckdb.Error):
                     cursor.rollback()
-        except duckdb.Error as err:
+        except Exception as err:  # an interrupted Arrow stream (exports) raises its own type
             if self._why is not None:
                 raise QueryInterrupted(f"the query was stopped: {self._why}") from None
-            raise wrap(err, "query") from err
+            if isinstance(err, duckdb.Error):
+                raise wrap(err, "query") from err
+            raise
         finally:
             timer.cancel()
             _RUNNING.discard(self)

@@ -40,12 +40,23 @@ class DirectClient:
     """Reads from the DuckDB file itself (read-only); training needs the service."""
 
     def __init__(self, db_path: str | Path):
-        from moelab.db import open_read_only
-        self._store = open_read_only(db_path)
+        self._path = Path(db_path)
+        self._opened = None
+        if not self._path.exists():
+            self._store  # noqa: B018 - raises the usual "no database at ..." now
+
+    @property
+    def _store(self):
+        # Opened at first use: a query the guard refuses never loads the store's modules.
+        if self._opened is None:
+            from moelab.db import open_read_only
+            self._opened = open_read_only(self._path)
+        return self._opened
 
     def sql(self, query: str, limit: int | None = None, timeout: float | None = None,
             max_rows: int | None = None) -> tuple[list[str], list[list]]:
-        from moelab.db import run_read_query
+        from moelab.db import check_read_only, run_read_query
+        check_read_only(query)
         from moelab.db.reads import plain
         names, rows = run_read_query(self._store, query, limit=limit, timeout=timeout,
                                      max_rows=max_rows)
@@ -75,7 +86,8 @@ class DirectClient:
         return iter(())
 
     def close(self) -> None:
-        self._store.close()
+        if self._opened is not None:
+            self._opened.close()
 
     def __enter__(self):
         return self

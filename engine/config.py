@@ -151,10 +151,17 @@ class TrainConfig:
     eval_samples: int = 10_000
     log_every: int = 100
     device: str = "auto"
+    # W, b and router recorded at this many steps (0: off), step 0 and the last included
+    snapshots: int = 0
+    snapshot_spacing: str = "log"  # log: most change happens early; or linear
+    # custom metrics computed for every run: ({name, target "module:function", options}, ...)
+    metrics: tuple = ()
 
     def problems(self) -> list[str]:
         p = []
         p += _int_min("train.steps", self.steps, 1)
+        p += _snapshot_problems(self)
+        p += _metric_problems(self.metrics)
         p += _int_min("train.batch_size", self.batch_size, 1)
         p += _int_min("train.seeds", self.seeds, 1)
         p += _int_min("train.eval_samples", self.eval_samples, 1)
@@ -347,6 +354,41 @@ def with_overrides(raw: dict, sets: list[str] = (), sweeps: list[str] = ()) -> d
 
 
 # ---------------------------------------------------------------- helpers
+
+SNAPSHOT_SPACINGS = ("log", "linear")
+
+
+def _snapshot_problems(t: TrainConfig) -> list[str]:
+    p = _choice("train.snapshot_spacing", t.snapshot_spacing, SNAPSHOT_SPACINGS)
+    n = t.snapshots
+    if not _is_int(n) or n < 0:
+        return p + [f"train.snapshots must be a whole number >= 0 (got {_show(n)}); 0 is off"]
+    if n == 1:
+        p.append("train.snapshots = 1 cannot hold step 0 and the last; use 0 (off) or >= 2")
+    elif _is_int(t.steps) and t.steps >= 1 and n > t.steps + 1:
+        p.append(f"train.snapshots = {n} is more than the {t.steps + 1} steps 0..{t.steps} "
+                 "there are; use at most train.steps + 1")
+    return p
+
+
+def _metric_problems(metrics) -> list[str]:
+    if not isinstance(metrics, tuple):
+        return ["train.metrics must be a list of { name, target = \"module:function\" }"]
+    p, names = [], set()
+    for m in metrics:
+        ok = (isinstance(m, dict) and set(m) <= {"name", "target", "options", "path"}
+              and isinstance(m.get("name"), str) and isinstance(m.get("target"), str)
+              and m["target"].count(":") == 1 and isinstance(m.get("options", {}), dict)
+              and isinstance(m.get("path", ""), str))
+        if not ok:
+            p.append(f"train.metrics entry {_show(m)} must be {{ name = \"NAME\", target = "
+                     "\"module:function\" } with optional options = { ... }")
+        elif m["name"] in names:
+            p.append(f"train.metrics names {m['name']!r} twice")
+        else:
+            names.add(m["name"])
+    return p
+
 
 def _sweep_from(table: dict) -> tuple[SweepConfig, list[str]]:
     problems = []

@@ -35,7 +35,7 @@ class RunSpec:
         m, t = self.model, self.train
         return (m.kind, m.n_features, m.d_hidden, m.n_experts, m.k, m.gating, m.bias_init,
                 t.steps, t.batch_size, t.lr, t.weight_decay, t.feature_reduction,
-                t.eval_samples, t.log_every)
+                t.eval_samples, t.log_every, t.snapshots, t.snapshot_spacing)
 
 
 def apply_overrides(cfg: Config, overrides) -> Config:

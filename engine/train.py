@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from . import data as data_mod
+from .snapshots import Recorder, Snapshots, snapshot_steps
 from .sweep import RunSpec
 
 LOGGED = ("loss", "rec_loss", "lb_loss", "router_grad_norm")
@@ -48,6 +49,7 @@ class BatchResult:
     started_at: float
     finished_at: float
     device: str
+    snapshots: Snapshots | None = None  # train.snapshots > 0: weights at chosen steps
 
 
 @dataclass(frozen=True)
@@ -108,11 +110,14 @@ def train_batch(runs: list[RunSpec], device: str = "cpu",
     settings = BatchSettings.of(runs)
     trainer = make_trainer(runs, device, settings)
     log_steps, log_vals = [], {name: [] for name in LOGGED}
+    recorder = Recorder(snapshot_steps(t.steps, t.snapshots, t.snapshot_spacing))
     try:
+        recorder.take(0, trainer)  # the initialisation, before the first update
         for step in range(1, t.steps + 1):
             if cancel is not None and cancel():
                 raise Cancelled()
             rec, lb, grad_norm = trainer.step(step)
+            recorder.take(step, trainer)
             if step % t.log_every == 0 or step == t.steps or step == 1:
                 log_steps.append(step)
                 log_vals["loss"].append(rec + lb)
@@ -133,7 +138,7 @@ def train_batch(runs: list[RunSpec], device: str = "cpu",
         log_steps=np.asarray(log_steps),
         log={k: np.stack([_numpy(a) for a in v], 1) for k, v in log_vals.items()},
         train_seconds=time.perf_counter() - t0, started_at=started, finished_at=time.time(),
-        device=device)
+        device=device, snapshots=recorder.result())
 
 
 def _numpy(a) -> np.ndarray:

@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "moelab.cmd_service",  # queue, status, cancel, engine start|stop|status
     "moelab.cmd_import",  # import npz, compare
     "moelab.cmd_serve",  # serve (the lab in a browser tab)
+    "moelab.cmd_metric",  # metric add|list|remove|compute (your own metrics)
 )
 
 

@@ -147,6 +147,8 @@ def train_and_store(cfg: Config, db_path, preset: str | None, quick: bool,
     from moelab.engine.plan import plan, unit_work_default
     from moelab.engine.service.owners import foreground_mark
     from moelab.engine.sweep import expand
+    from moelab.metric_registry import with_registered
+    cfg = with_registered(cfg, db_path)  # `moelab metric add`: computed for every new run
     dev = resolve_device(device or cfg.train.device)
     runs = expand(cfg)
     work = unit_work_default()

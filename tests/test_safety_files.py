@@ -102,7 +102,8 @@ def test_side_files_are_not_followed_through_links(tmp_path):
     assert victim.read_text() == "keep me\n"
 
 
-@pytest.mark.parametrize("planted", ["service.log", "service.json", "sock", "service.log.1"])
+@pytest.mark.parametrize("planted", ["service.log", "service.json", "sock", "service.log.1",
+                                     "tmp"])
 def test_links_planted_by_another_user_are_refused(other_user, shared, tmp_path, planted):
     victim = tmp_path / "victim.txt"
     victim.write_text("keep me\n")

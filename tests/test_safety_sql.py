@@ -239,3 +239,10 @@ def test_exports_are_written_by_python_not_by_user_sql(lab, service, tmp_path):
         service.read("export_query", query="SELECT * FROM 'data.csv'", out=str(out))
     with open_store(tmp_path / "x.duckdb") as store, pytest.raises(QueryRefused):
         run_read_query(store, "COPY runs TO 'y.csv'")
+
+
+def test_the_db_package_loads_its_names_lazily():
+    import moelab.db as db
+    assert sorted(db.__all__) == sorted(db._WHERE)
+    for name in db.__all__:
+        assert getattr(db, name) is not None

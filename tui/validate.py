@@ -2,28 +2,28 @@
 
 Expanding fig4 at full size (180,960 models) takes seconds; done on the UI thread it froze
 typing. Here a keystroke only restarts a short timer. When the timer fires, a thread worker
-parses the form and checks it with the engine's own validation; a large sweep is checked in
-a helper process instead, so that even the Python lock stays free for the interface.
-Answers come back as `Checked` messages tagged with the edit they answer; older ones are
-dropped.
+parses the form and checks it with the engine's own validation. A large sweep is checked in
+a helper process instead, so that even the Python lock stays free for the interface, and a
+newer edit stops the helper still checking an older one. Answers come back as `Checked`
+messages tagged with the edit they answer; older ones are dropped.
 """
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 import time
-from concurrent.futures import Future, ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 
 from textual.message import Message
 from textual.worker import get_current_worker
 
-DEBOUNCE = 0.15  # seconds of quiet before checking
-IN_PROCESS_ABOVE = 20_000  # models: larger sweeps are checked in the helper process
+from .check_process import check
 
-_pool: ProcessPoolExecutor | None = None
-_pool_lock = threading.Lock()
+DEBOUNCE = 0.15  # seconds of quiet before checking
+IN_PROCESS_ABOVE = 20_000  # models: larger sweeps are checked in a helper process
 
 
 @dataclass
@@ -36,57 +36,51 @@ class Checked(Message):
     seconds: float = 0.0
 
 
-def check(raw: dict, name: str) -> tuple[int, int]:
-    """(models, model-steps) of a raw config; raises ConfigError with the CLI's messages."""
-    from moelab.engine.config import from_dict
-    from moelab.engine.sweep import expand
-    runs = expand(from_dict(raw, name=name))
-    return len(runs), sum(r.train.steps for r in runs)
+class Superseded(Exception):
+    """A newer edit replaced the one being checked."""
 
 
-def check_plain(raw: dict, name: str) -> tuple[int, int, list[str]]:
-    """check() for the helper process: problems as data, not an exception."""
-    from moelab.engine.config import ConfigError
-    try:
-        models, steps = check(raw, name)
-    except ConfigError as err:
-        return 0, 0, list(err.problems)
-    return models, steps, []
+class Helper:
+    """At most one helper process (tui/check_process.py); a new check stops the one
+    before. A plain subprocess with its own pipes: multiprocessing's needs the terminal's
+    stderr, which the interface has taken over."""
 
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen | None = None
 
-def _helper() -> ProcessPoolExecutor:
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            import multiprocessing
-            _pool = ProcessPoolExecutor(max_workers=1,
-                                        mp_context=multiprocessing.get_context("spawn"))
-        return _pool
+    def stop(self) -> None:
+        with self._lock:
+            process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.kill()
 
-
-def shutdown() -> None:
-    global _pool
-    with _pool_lock:
-        pool, _pool = _pool, None
-    if pool is not None:
-        pool.shutdown(wait=False, cancel_futures=True)
-
-
-def _check_anywhere(raw: dict, name: str) -> tuple[int, int]:
-    from moelab.engine.config import ConfigError
-
-    from .form_model import estimate
-    if estimate(raw) > IN_PROCESS_ABOVE:
+    def check(self, raw: dict, name: str, cancelled) -> tuple[int, int, list[str]]:
+        self.stop()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "moelab.tui.check_process"], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        with self._lock:
+            self._process = process
         try:
-            future: Future = _helper().submit(check_plain, raw, name)
-            models, steps, problems = future.result()
-        except (BrokenProcessPool, OSError):  # no helper process here: check in this one
-            shutdown()
-            return check(raw, name)
-        if problems:
-            raise ConfigError(problems)
-        return models, steps
-    return check(raw, name)
+            process.stdin.write(json.dumps({"raw": raw, "name": name}))
+            process.stdin.close()
+            while process.poll() is None:
+                if cancelled() or self._process is not process:
+                    raise Superseded()
+                time.sleep(0.05)
+            out, err = process.communicate()
+            if process.returncode != 0:
+                raise OSError(f"the form's check failed: {err.strip()[-300:]}")
+            answer = json.loads(out)
+            return answer["models"], answer["model_steps"], answer["problems"]
+        finally:
+            with self._lock:
+                if self._process is process:
+                    self._process = None
+            if process.poll() is None:
+                process.kill()
+                process.wait()
 
 
 class Checker:
@@ -96,6 +90,7 @@ class Checker:
         self.screen = screen
         self.delay = delay
         self.generation = 0
+        self.helper = Helper()
         self._timer = None
 
     def request(self, base: dict, edits: dict[str, str], variants: list[str],
@@ -111,22 +106,38 @@ class Checker:
     def current(self, message: Checked) -> bool:
         return message.generation == self.generation
 
+    def stop(self) -> None:
+        self.helper.stop()
+
     def _start(self, gen: int, base: dict, edits: dict, variants: list, name: str) -> None:
         screen = self.screen
 
         def work() -> None:
             from moelab.engine.config import ConfigError
 
-            from .form_model import raw_from_form
+            from .form_model import estimate, raw_from_form
+            worker = get_current_worker()
+            stale = lambda: worker.is_cancelled or gen != self.generation  # noqa: E731
             t0 = time.perf_counter()
             try:
                 raw = raw_from_form(base, edits, variants)
-                models, steps = _check_anywhere(raw, name)
+                problems: list[str] = []
+                if estimate(raw) > IN_PROCESS_ABOVE:
+                    try:
+                        models, steps, problems = self.helper.check(raw, name, stale)
+                    except OSError:  # no helper process here: check in this one
+                        models, steps = check(raw, name)
+                else:
+                    models, steps = check(raw, name)
+                if problems:
+                    raise ConfigError(problems)
                 answer = Checked(gen, raw, models, steps, seconds=time.perf_counter() - t0)
             except ConfigError as err:
                 answer = Checked(gen, None, problems=list(err.problems),
                                  seconds=time.perf_counter() - t0)
-            if not get_current_worker().is_cancelled:
+            except Superseded:
+                return
+            if not stale():
                 screen.post_message(answer)
 
         screen.run_worker(work, thread=True, group="validate", exclusive=True,

@@ -98,4 +98,22 @@ def run_tables(runs: list[RunSpec], res: BatchResult, chosen: np.ndarray) -> dic
     experts["local_index"] = experts.pop("inst")
     features["local_index"] = features.pop("inst")
     return {"runs": runs_cols, "experts": experts, "features": features, "metrics": metrics,
-            "weights": weights}
+            "weights": weights, **_beyond_tables(runs, res, p, last_scale)}
+
+
+def _beyond_tables(runs: list[RunSpec], res: BatchResult, p: np.ndarray,
+                   last_scale: np.ndarray) -> dict:
+    """Snapshots and their dynamics, MoE Lens and the runs' custom metrics, when asked."""
+    from ..custom_metrics import unit_tables
+    from ..dynamics import dynamics_tables
+    from ..lens import lens_tables
+    m, t = runs[0].model, runs[0].train
+    out = {}
+    if res.snapshots is not None:
+        out.update(dynamics_tables(res.snapshots, m.k, p, last_scale))
+    if m.kind == "moe" and m.n_experts > 1:
+        out.update(lens_tables(res.W, res.b, res.router, m.k, m.gating, res.importance, p,
+                               last_scale, t.feature_reduction))
+    out.update(unit_tables(runs, res.W, res.b, res.router, p, last_scale))
+    # an empty table (no metric failed) is left out of the chunk
+    return {name: cols for name, cols in out.items() if len(cols["local_index"])}

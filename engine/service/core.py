@@ -50,6 +50,8 @@ class LabService:
         self.ops = {"ping": self.ping, "status": self.status, "submit": self.submit,
                     "cancel": self.cancel, "sql": self.sql, "read": self.read,
                     "adopt": self.adopt, "stop": self.stop}
+        from .metric_ops import metric_ops
+        self.ops.update(metric_ops(self))  # `moelab metric`: registry and values
 
     # -- dispatch ----------------------------------------------------------------------------
     def handle(self, op: str, args: dict) -> dict:
@@ -112,6 +114,9 @@ class LabService:
     def submit(self, config: dict | None = None, preset: str | None = None, quick: bool = False,
                name: str | None = None) -> int:
         cfg = submitted_config(config, preset, bool(quick), name)
+        from ..custom_metrics import with_metrics
+        from .metric_ops import registered
+        cfg = with_metrics(cfg, registered(self))  # computed for every run from now on
         with self.lock:
             eid = self.store.create_experiment(cfg.name, preset, cfg.to_json(),
                                                status="queued", quick=bool(quick))
@@ -197,7 +202,8 @@ class LabService:
 
     # -- used by the scheduler ---------------------------------------------------------------
     def claim_next(self) -> Job | None:
-        """Mark the oldest waiting experiment running and hand it to the scheduler."""
+        """Mark the oldest waiting experiment running and hand it to the scheduler. Its
+        sweep is expanded later, outside the lock (a full fig4 takes seconds)."""
         with self.lock:
             if self.stopping.is_set():
                 return None
@@ -205,30 +211,29 @@ class LabService:
             if row is None:
                 return None
             eid = row["experiment_id"]
-            try:
-                cfg = config_from_stored(row["config"])
-                from ..sweep import expand
-                n_models = len(expand(cfg))
-            except (ConfigError, ValueError, TypeError) as err:
-                self._set(eid, "failed", f"its stored config is no longer valid: {err}")
-                self.publish_status(eid, "failed")
-                return self.claim_next()
             again = "resuming after an interruption" if row["status"] == "interrupted" \
                 else None
             self._set(eid, Status.RUNNING, again, owner=service_mark())
-            job = Job(eid, row["name"], row["config"], n_models=n_models)
+            job = Job(eid, row["name"], row["config"])
             self.scheduler.job = job
         self.publish_status(eid, "running")
-        log.info("running experiment %s (%s, %d models)", eid, row["name"], n_models)
+        log.info("running experiment %s (%s)", eid, row["name"])
         return job
 
     def plan_job(self, job: Job) -> list:
         """Plan the experiment's units (the same plan at every start), record the plan, and
         return the units not stored yet."""
         from ..plan import plan, unit_work_default
+        from ..sweep import expand
+        try:
+            cfg = config_from_stored(job.config)
+            runs = expand(cfg)
+        except (ConfigError, ValueError, TypeError) as err:
+            raise ClientError(f"its stored config is no longer valid: {err}") from None
         row = self.store.experiment(job.experiment_id) or {}
         work = self.store.unit_work(job.experiment_id) or unit_work_default()
-        units = plan(config_from_stored(job.config), job.experiment_id, unit_work=work)
+        units = plan(cfg, job.experiment_id, unit_work=work, runs=runs)
+        job.n_models = len(runs)
         self.store.set_plan(job.experiment_id, job.n_models, len(units), work)
         stored = self.store.stored_units(job.experiment_id)
         job.n_units = len(units)

@@ -63,14 +63,16 @@ def open_private(path: Path, flags: int, mode: int = 0o600) -> int:
     return fd
 
 
-def check_own(path: Path, st: os.stat_result) -> None:
+def check_own(path: Path, st: os.stat_result, folder: bool = False) -> None:
     if stat.S_ISLNK(st.st_mode):
         raise UnsafeFile(f"{path} is a symbolic link; the lab does not follow links for its "
                          "own files (another user may have planted it): remove it")
     if st.st_uid != os.getuid():
         raise UnsafeFile(f"{path} belongs to {user_name(st.st_uid)}, not you; the lab will "
                          "not use files another user controls: remove it or use another --db")
-    if not (stat.S_ISREG(st.st_mode) or stat.S_ISSOCK(st.st_mode)):
+    if folder and not stat.S_ISDIR(st.st_mode):
+        raise UnsafeFile(f"{path} is not a folder; remove it or use another --db")
+    if not folder and not (stat.S_ISREG(st.st_mode) or stat.S_ISSOCK(st.st_mode)):
         raise UnsafeFile(f"{path} is not a regular file; remove it or use another --db")
 
 
@@ -88,6 +90,11 @@ def check_lab_files(paths) -> None:
                 and st.st_uid == os.getuid():
             continue  # your own link to your database is your choice
         check_own(path, st)
+    spill = Path(f"{db}.tmp")  # DuckDB's spill folder: a planted link would receive our data
+    try:
+        check_own(spill, spill.lstat(), folder=True)
+    except FileNotFoundError:
+        pass
 
 
 def user_name(uid: int) -> str:

@@ -15,6 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..client import ClientError
 from ..executors.base import UnitDone, UnitFailed, UnitProgress
 from .lifecycle import Status, ended
 
@@ -142,6 +143,8 @@ class Scheduler(threading.Thread):
             todo = svc.plan_job(job)
             outcome = svc.executor.run(todo, lambda ev: self._on_event(job, ev), job.stopping)
             status, message = self._conclude(job, outcome)
+        except ClientError as err:  # said in plain words: no traceback needed
+            status, message = Status.FAILED, str(err) + self._kept(job)
         except Exception as err:
             log.exception("experiment %s", job.experiment_id)
             status, message = Status.FAILED, f"the service failed to run it: {err}"

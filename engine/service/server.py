@@ -161,8 +161,9 @@ class HangUpWatch:
 
 def _hung_up(sock: socket.socket) -> bool:
     try:
-        readable, _, _ = select.select([sock], [], [], 0)
-        if not readable:
+        poller = select.poll()  # not select(): no limit on descriptor numbers
+        poller.register(sock, select.POLLIN | select.POLLHUP)
+        if not poller.poll(0):
             return False
         return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
     except BlockingIOError:

@@ -85,6 +85,9 @@ class NewExperimentScreen(LabScreen):
         self.load_preset()
         self.query_one("#preset", Select).focus()  # not a text box: global keys work
 
+    def on_unmount(self) -> None:
+        self.checker.stop()
+
     # -- building the form ------------------------------------------------------------------
     def load_preset(self) -> None:
         from moelab.engine.presets import get

@@ -6,7 +6,7 @@ from textual.widgets import Select
 
 
 def experiment_options(experiments: list[dict]) -> list[tuple[str, int]]:
-    return [(f"#{e['experiment_id']} {e['name']} ({e['n_runs']} runs, {e['status']})",
+    return [(f"#{e['experiment_id']} {e['name']} ({_runs(e)} runs, {e['status']})",
              e["experiment_id"]) for e in experiments]
 
 
@@ -27,3 +27,9 @@ def fill(select: Select, experiments: list[dict], value: int | None) -> None:
         select.set_options(experiment_options(experiments))
         if value is not None:
             select.value = value
+
+
+def _runs(e: dict) -> str:
+    """Stored runs, and of how many while an experiment is partly stored."""
+    planned = e.get("n_planned")
+    return f"{e['n_runs']}/{planned}" if planned and planned != e["n_runs"] else str(e["n_runs"])
