@@ -19,7 +19,7 @@ against the class of the latents that found it). Written idempotently.
 
 from __future__ import annotations
 
-CROSSCODER_MIGRATION = f"""
+CROSSCODER_MIGRATION = """
 CREATE TABLE IF NOT EXISTS store.crosscoders (
     run_id BIGINT NOT NULL,
     dense_run_id BIGINT,

@@ -7,6 +7,9 @@ All timestamps are UTC.
 
 from __future__ import annotations
 
+from .migration_crosscoder import CROSSCODER_MIGRATION
+from .migration_crosscoder import NEW_TABLES as CROSSCODER_TABLES
+from .migration_crosscoder import NEW_VIEWS as CROSSCODER_VIEWS
 from .migration_dynamics import DYNAMICS_MIGRATION
 from .migration_dynamics import NEW_CHUNK_TABLES as DYNAMICS_TABLES
 from .migration_dynamics import NEW_VIEWS as DYNAMICS_VIEWS
@@ -196,14 +199,16 @@ MIGRATIONS: list[tuple[int, str]] = [
     (3, _UNITS),
     (4, FIDELITY_MIGRATION),
     (5, DYNAMICS_MIGRATION),
+    (6, CROSSCODER_MIGRATION),
 ]
 
 LATEST = MIGRATIONS[-1][0]
 
 PUBLIC_VIEWS: tuple[str, ...] = ("experiments", "runs", "experts", "features", "metrics", "weights",
-                                  "units", *FIDELITY_VIEWS, *DYNAMICS_VIEWS)
+                                  "units", *FIDELITY_VIEWS, *DYNAMICS_VIEWS,
+                                  *CROSSCODER_VIEWS)
 
 # Chunk tables the engine sends, and the columns the store fills in itself.
 CHUNK_TABLES: tuple[str, ...] = ("runs", "experts", "features", "metrics", "weights",
-                                  *DYNAMICS_TABLES)
+                                  *DYNAMICS_TABLES, *CROSSCODER_TABLES)
 STORE_FILLED = frozenset({"run_id", "experiment_id"})

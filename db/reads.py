@@ -86,6 +86,7 @@ def runs_table(store: Store, columns: str = "*", where: str | None = None,
 from . import (  # noqa: E402,F401
     reads_columns,
     reads_compare,
+    reads_crosscoder,
     reads_dynamics,
     reads_experts,
     reads_fidelity,

@@ -35,13 +35,13 @@ def _quote(name: str) -> str:
 
 
 def parse_columns(columns: list[str], known: list[str]) -> tuple[list[str], list[tuple]]:
-    """(the SELECT list over runs, the metric summaries needed as (agg, metric, alias));
-    a StoreError names the first column that is none of the three kinds."""
+    """(the columns to add to the runs view, the metric summaries needed as (agg, metric,
+    alias)); a StoreError names the first column that is none of the three kinds."""
     select, metrics = [], []
     for raw in columns:
         name = str(raw).strip()
         if name in known:
-            select.append(f"r.{_quote(name)}")
+            continue
         elif m := _CONFIG.fullmatch(name):
             select.append(f"json_extract_string(r.config, '$.{m[1]}.{m[2]}') AS {_quote(name)}")
         elif m := _METRIC.fullmatch(name):
@@ -51,17 +51,16 @@ def parse_columns(columns: list[str], known: list[str]) -> tuple[list[str], list
             raise StoreError(
                 f"unknown column {name!r}: use a column of the runs view, a config field as "
                 "section.field (train.lr), or min(metric) / max(metric) / last(metric)")
-    if not select:
+    if not columns:
         raise StoreError("choose at least one column")
     return select, metrics
 
 
 def runs_relation(columns: list[str], known: list[str]) -> str:
-    """A subquery named runs with exactly the chosen columns (so a filter or sort names
-    them as shown)."""
-    select, metrics = parse_columns(columns, known)
-    if "run_id" not in columns:
-        select.append("r.run_id AS __run_id")
+    """The runs view with the chosen config fields and metric summaries added as columns,
+    named runs (so a filter or a sort names any of them as shown)."""
+    extra, metrics = parse_columns(columns, known)
+    select = ["r.*"] + extra
     join = ""
     if metrics:
         names = sorted({metric for _, metric, _ in metrics})
@@ -77,8 +76,8 @@ def runs_relation(columns: list[str], known: list[str]) -> str:
 def runs_columns_page(store: Store, columns: list[str], where: str | None = None,
                       order_by: str | None = None, descending: bool = False,
                       offset: int = 0, limit: int = 200) -> dict:
-    """One page of runs with the chosen columns, under a user's SQL condition, sorted by any
-    chosen column, and how many rows match."""
+    """One page of runs with the chosen columns, under a user's SQL condition over the runs
+    view and the chosen columns, sorted by any column (shown or not), and how many match."""
     offset, limit = int(offset), int(limit)
     if offset < 0 or not 0 < limit <= ROWS_MAX:
         raise StoreError(f"a page needs offset >= 0 and 0 < limit <= {ROWS_MAX}")
@@ -91,7 +90,7 @@ def runs_columns_page(store: Store, columns: list[str], where: str | None = None
     cond = f" WHERE ({where}\n)" if where and where.strip() else ""
     _, total = run_read_query(store, f"SELECT count(*) FROM {relation}{cond}")
     direction = "DESC" if descending else "ASC"
-    tie = "run_id" if "run_id" in wanted else "__run_id"
+    tie = "run_id"
     order = tie
     if order_by is not None:
         col = _quote(order_by)

@@ -62,8 +62,8 @@ def compare_metric_names(store: Store, run_ids: list[int]) -> list[str]:
 
 @register_read("compare_weights")
 def compare_weights(store: Store, run_ids: list[int]) -> dict:
-    """Per run and expert: the Gram matrix WᵀW and the features' norms and monosemanticity,
-    {run_id (as text): [{expert, gram, features: [{feature, norm, monosemantic}]}]}."""
+    """Per run and expert: the Gram matrix WᵀW and its features, {run_id (as text):
+    [{expert, gram, features: [{feature, norm, bias, superposition, monosemantic}]}]}."""
     ids = _ids(run_ids)
     out: dict[str, list] = {str(i): [] for i in ids}
     if not ids:
@@ -73,12 +73,13 @@ def compare_weights(store: Store, run_ids: list[int]) -> dict:
         "JOIN runs r ON r.run_id = w.run_id WHERE list_contains(?, w.run_id) "
         "ORDER BY w.run_id, w.expert", [ids])
     _, feats = store.query(
-        "SELECT run_id, expert, feature, norm, monosemantic FROM features "
+        "SELECT run_id, expert, feature, norm, bias, superposition, monosemantic FROM features "
         "WHERE list_contains(?, run_id) ORDER BY run_id, expert, feature", [ids])
     by_expert: dict[tuple, list] = {}
-    for run_id, expert, feature, norm, mono in feats:
+    for run_id, expert, feature, norm, bias, sp, mono in feats:
         by_expert.setdefault((run_id, expert), []).append(
-            {"feature": feature, "norm": plain(norm), "monosemantic": bool(mono)})
+            {"feature": feature, "norm": plain(norm), "bias": plain(bias),
+             "superposition": plain(sp), "monosemantic": bool(mono)})
     for run_id, expert, n, m, W in weights:
         cols = [[W[r * n + i] for r in range(m)] for i in range(n)]  # W_i, one per feature
         gram = [[sum(a * b for a, b in zip(cols[i], cols[j], strict=True)) for j in range(n)]

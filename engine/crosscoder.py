@@ -1,12 +1,13 @@
 """A BatchTopK sparse crosscoder over two activation spaces, batched over instances.
 
 Shapes (inst = crosscoders trained together, L = n_latents, S = n_shared, dA/dB = the dense
-and MoE widths, B = batch):
-  enc_a (inst, dA, L), enc_b (inst, dB, L), b_enc (inst, L)   encoder, summed over spaces
-  dec_s (inst, S, dA)      the designated shared latents' decoder: ONE tensor that both
-                           spaces read, so the two decoders are tied by construction
-  dec_a (inst, L−S, dA), dec_b (inst, L−S, dB), b_dec_a, b_dec_b   the others, per space
-pre = a·enc_a + b·enc_b + b_enc; BatchTopK keeps, per instance, the k·B largest values of
+and MoE widths, B = batch; the two spaces side by side, x = [a | b]):
+  enc (inst, dA + dB, L), b_enc (inst, L)   the encoder, so pre = a·enc_a + b·enc_b + b_enc
+                                            is summed over the spaces
+  dec_s (inst, S, dA)   the designated shared latents' decoder: ONE tensor that both halves
+                        of the decoder read, so their two decoders are tied by construction
+  dec_own (inst, L − S, dA + dB), b_dec (inst, dA + dB)   the other latents, per space
+BatchTopK keeps, per instance, the k·B largest values of
 relu(pre)·(‖d_a‖ + ‖d_b‖) over the whole batch (a latent's share of the reconstruction),
 so k is the mean number of active latents per sample. Loss per instance (a mean over its
 batch; instance losses are summed, so each crosscoder's gradient ignores the others):
@@ -20,6 +21,7 @@ Plain torch autograd on any device: the models are tiny, the batch carries the w
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,11 +40,13 @@ _EVAL_SEED = 999_983
 class Encoded:
     act: torch.Tensor  # (inst, B, L) relu of the pre-activations
     f: torch.Tensor  # (inst, B, L) the kept activations
-    a_hat: torch.Tensor  # (inst, B, dA)
-    b_hat: torch.Tensor  # (inst, B, dB)
+    x_hat: torch.Tensor  # (inst, B, dA + dB) both reconstructions side by side
 
 
 class Crosscoder(torch.nn.Module):
+    """The two spaces side by side, x = [a | b], so each step is one encoder and one decoder
+    matmul (at toy sizes the op count, not the arithmetic, sets the pace)."""
+
     def __init__(self, n_inst: int, widths: tuple[int, int], n_latents: int, n_shared: int,
                  seeds: list[int], device: str):
         super().__init__()
@@ -50,33 +54,28 @@ class Crosscoder(torch.nn.Module):
         if n_shared and dA != dB:
             raise ValueError(f"shared latents tie decoders across spaces of equal width; these "
                              f"are {dA} and {dB} wide: use crosscoder.n_shared = 0")
-        L, S = n_latents, n_shared
-        parts = [_init_one(dA, dB, L, S, seed) for seed in seeds]
-        stack = lambda i: torch.nn.Parameter(torch.stack([p[i] for p in parts]).to(device))  # noqa: E731
-        self.dec_s, self.dec_a, self.dec_b = stack(0), stack(1), stack(2)
-        self.enc_a = torch.nn.Parameter(self.decoders()[0].detach().transpose(1, 2).clone())
-        self.enc_b = torch.nn.Parameter(self.decoders()[1].detach().transpose(1, 2).clone())
-        self.b_enc = torch.nn.Parameter(torch.zeros(n_inst, L, device=device))
-        self.b_dec_a = torch.nn.Parameter(torch.zeros(n_inst, dA, device=device))
-        self.b_dec_b = torch.nn.Parameter(torch.zeros(n_inst, dB, device=device))
-        self.n_shared = S
+        parts = [_init_one(dA, dB, n_latents, n_shared, seed) for seed in seeds]
+        self.dA, self.n_shared = dA, n_shared
+        self.dec_s = torch.nn.Parameter(torch.stack([p[0] for p in parts]).to(device))
+        self.dec_own = torch.nn.Parameter(torch.stack([p[1] for p in parts]).to(device))
+        self.enc = torch.nn.Parameter(self.decoder().detach().transpose(1, 2).clone())
+        self.b_enc = torch.nn.Parameter(torch.zeros(n_inst, n_latents, device=device))
+        self.b_dec = torch.nn.Parameter(torch.zeros(n_inst, dA + dB, device=device))
 
-    def decoders(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(inst, L, dA), (inst, L, dB): the shared rows first, the same tensor in both."""
-        return torch.cat([self.dec_s, self.dec_a], 1), torch.cat([self.dec_s, self.dec_b], 1)
+    def decoder(self) -> torch.Tensor:
+        """(inst, L, dA + dB): the shared rows first, their one vector in both halves."""
+        return torch.cat([torch.cat([self.dec_s, self.dec_s], -1), self.dec_own], 1)
 
-    def norms(self) -> tuple[torch.Tensor, torch.Tensor]:
-        da, db = self.decoders()
-        return da.norm(dim=-1), db.norm(dim=-1)
+    def norms(self, D: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        D = self.decoder() if D is None else D
+        return D[..., :self.dA].norm(dim=-1), D[..., self.dA:].norm(dim=-1)
 
-    def encode(self, a: torch.Tensor, b: torch.Tensor, k: int) -> Encoded:
-        pre = a @ self.enc_a + b @ self.enc_b + self.b_enc[:, None, :]
-        act = torch.relu(pre)
-        na, nb = self.norms()
-        keep = batch_topk(act.detach() * (na + nb)[:, None, :], k)
-        f = act * keep
-        da, db = self.decoders()
-        return Encoded(act, f, f @ da + self.b_dec_a[:, None, :], f @ db + self.b_dec_b[:, None, :])
+    def encode(self, x: torch.Tensor, k: int) -> Encoded:
+        D = self.decoder()
+        act = torch.relu(x @ self.enc + self.b_enc[:, None, :])
+        na, nb = self.norms(D)
+        f = act * batch_topk(act.detach() * (na + nb)[:, None, :], k)
+        return Encoded(act, f, f @ D + self.b_dec[:, None, :])
 
 
 def batch_topk(score: torch.Tensor, k: int) -> torch.Tensor:
@@ -126,19 +125,37 @@ def train_crosscoders(source, cc: CrosscoderSettings, tr: CrosscoderTrain, seeds
                       cancel: Callable[[], bool] | None = None,
                       progress_every: int = 50) -> CrosscoderResult:
     """Train one crosscoder per seed on source.draw(batch, generators) (one instance each)."""
+    with _threads(device, len(seeds) * tr.batch_size * cc.n_latents):
+        return _train(source, cc, tr, seeds, device, progress, cancel, progress_every)
+
+
+@contextlib.contextmanager
+def _threads(device: str, elements: int):
+    """One CPU thread for small problems: at toy sizes the ops are too short to split, and
+    on a busy machine a second thread spinning at every op made training 4x slower here."""
+    before = torch.get_num_threads()
+    if device == "cpu" and elements < (1 << 22):
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def _train(source, cc, tr, seeds, device, progress, cancel, progress_every) -> CrosscoderResult:
     started, t0 = time.time(), time.perf_counter()
     n_inst = len(seeds)
+    dA = source.widths[0]
     gens = [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
     eval_gens = [torch.Generator(device=device).manual_seed(int(s) + _EVAL_SEED) for s in seeds]
     with torch.no_grad():
-        ev_a, ev_b = source.draw(tr.eval_samples, eval_gens)
-        scale = torch.stack([_unit_scale(ev_a), _unit_scale(ev_b)], 1)  # (inst, 2)
-        ev_a, ev_b = ev_a * scale[:, :1, None], ev_b * scale[:, 1:, None]
+        a, b = source.draw(tr.eval_samples, eval_gens)
+        scale = torch.stack([_unit_scale(a), _unit_scale(b)], 1)  # (inst, 2)
+        ev = _joined(a, b, scale)
     model = Crosscoder(n_inst, source.widths, cc.n_latents, cc.n_shared, seeds, device)
     with torch.no_grad():  # the decoder bias starts at the mean activation
-        model.b_dec_a.copy_(ev_a.mean(1))
-        model.b_dec_b.copy_(ev_b.mean(1))
-    opt = torch.optim.Adam(model.parameters(), lr=tr.lr)
+        model.b_dec.copy_(ev.mean(1))
+    opt = torch.optim.Adam(model.parameters(), lr=tr.lr, fused=True)
     weight = torch.ones(cc.n_latents, device=device)
     weight[:cc.n_shared] = cc.shared_penalty
     idle = torch.zeros(n_inst, cc.n_latents, device=device)  # steps since a latent fired
@@ -150,17 +167,15 @@ def train_crosscoders(source, cc: CrosscoderSettings, tr: CrosscoderTrain, seeds
             raise Cancelled()
         k = annealed_k(step, tr.steps, cc)
         with torch.no_grad():
-            a, b = source.draw(tr.batch_size, gens)
-            a, b = a * scale[:, :1, None], b * scale[:, 1:, None]
-        enc = model.encode(a, b, k)
-        rec = (a - enc.a_hat).pow(2).sum(-1).mean(1) + (b - enc.b_hat).pow(2).sum(-1).mean(1)
+            x = _joined(*source.draw(tr.batch_size, gens), scale)
+        enc = model.encode(x, k)
+        rec = (x - enc.x_hat).pow(2).sum(-1).mean(1)
         na, nb = model.norms()
         sparsity = cc.sparsity_coef * (enc.f * ((na + nb) * weight)[:, None, :]).sum(-1).mean(1)
         with torch.no_grad():
-            fired = (enc.f > 0).any(1)
-            idle = torch.where(fired, torch.zeros_like(idle), idle + 1)
+            idle = torch.where(enc.f.amax(1) > 0, torch.zeros_like(idle), idle + 1)
             dead = idle >= cc.dead_steps
-        aux = _aux_loss(model, enc, a, b, dead, k_aux) if cc.auxk_alpha > 0 \
+        aux = _aux_loss(model, enc, x, dead, k_aux) if cc.auxk_alpha > 0 \
             else torch.zeros_like(rec)
         loss = rec + sparsity + cc.auxk_alpha * aux
         opt.zero_grad(set_to_none=True)
@@ -176,39 +191,41 @@ def train_crosscoders(source, cc: CrosscoderSettings, tr: CrosscoderTrain, seeds
             progress(Progress(step, tr.steps, n_inst, float(loss.detach().mean())))
     final = loss.detach().cpu().numpy()
     with torch.no_grad():
-        ev = _evaluate(model, ev_a, ev_b, cc.k)
-        da, db = model.decoders()
-        out = CrosscoderResult(
-            dec_a=_np(da), dec_b=_np(db), enc_a=_np(model.enc_a), enc_b=_np(model.enc_b),
-            scale=_np(scale), final_loss=final, log_steps=np.asarray(log_steps),
-            log={k_: np.stack(v, 1) for k_, v in logs.items()},
+        D = model.decoder()
+        return CrosscoderResult(
+            dec_a=_np(D[..., :dA]), dec_b=_np(D[..., dA:]), enc_a=_np(model.enc[:, :dA]),
+            enc_b=_np(model.enc[:, dA:]), scale=_np(scale), final_loss=final,
+            log_steps=np.asarray(log_steps), log={k_: np.stack(v, 1) for k_, v in logs.items()},
             train_seconds=time.perf_counter() - t0, started_at=started,
-            finished_at=time.time(), device=device, **ev)
-    return out
+            finished_at=time.time(), device=device, **_evaluate(model, ev, cc.k))
 
 
-def _evaluate(model: Crosscoder, a: torch.Tensor, b: torch.Tensor, k: int) -> dict:
-    enc = model.encode(a, b, k)
-    rec = (a - enc.a_hat).pow(2).sum(-1).mean(1) + (b - enc.b_hat).pow(2).sum(-1).mean(1)
+def _joined(a: torch.Tensor, b: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """[a | b], each space scaled to unit mean squared norm."""
+    return torch.cat([a * scale[:, :1, None], b * scale[:, 1:, None]], -1)
+
+
+def _evaluate(model: Crosscoder, x: torch.Tensor, k: int) -> dict:
+    enc = model.encode(x, k)
+    dA = model.dA
     return {"density": _np((enc.f > 0).float().mean(1)),
-            "fve": _np(torch.stack([fve(a, enc.a_hat), fve(b, enc.b_hat)], 1)),
-            "eval_loss": _np(rec)}
+            "fve": _np(torch.stack([fve(x[..., :dA], enc.x_hat[..., :dA]),
+                                    fve(x[..., dA:], enc.x_hat[..., dA:])], 1)),
+            "eval_loss": _np((x - enc.x_hat).pow(2).sum(-1).mean(1))}
 
 
-def _aux_loss(model: Crosscoder, enc: Encoded, a: torch.Tensor, b: torch.Tensor,
-              dead: torch.Tensor, k_aux: int) -> torch.Tensor:
+def _aux_loss(model: Crosscoder, enc: Encoded, x: torch.Tensor, dead: torch.Tensor,
+              k_aux: int) -> torch.Tensor:
     """Auxiliary-k: the top k_aux dead latents of each sample reconstruct the residual that
     the live ones left, normalised by the residual's variance; 0 where none is dead."""
     if not bool(dead.any()):
-        return torch.zeros(a.shape[0], device=a.device)
-    resid = torch.cat([a - enc.a_hat, b - enc.b_hat], -1).detach()
+        return torch.zeros(x.shape[0], device=x.device)
+    resid = (x - enc.x_hat).detach()
     masked = torch.where(dead[:, None, :], enc.act, torch.full_like(enc.act, -1.0))
     kk = min(k_aux, int(dead.sum(1).max()))
     vals, idx = masked.topk(kk, dim=-1)
     f_aux = torch.zeros_like(enc.act).scatter_(-1, idx, vals.clamp_min(0))
-    da, db = model.decoders()
-    recon = f_aux @ torch.cat([da, db], -1)
-    err = (resid - recon).pow(2).sum(-1).mean(1)
+    err = (resid - f_aux @ model.decoder()).pow(2).sum(-1).mean(1)
     var = (resid - resid.mean(1, keepdim=True)).pow(2).sum(-1).mean(1)
     return torch.where(dead.any(1), err / var.clamp_min(1e-12), torch.zeros_like(err))
 
@@ -226,8 +243,7 @@ def _init_one(dA: int, dB: int, L: int, S: int, seed: int) -> tuple[torch.Tensor
     shared = torch.randn(S, dA, generator=g)
     shared = shared / shared.norm(dim=-1, keepdim=True).clamp_min(1e-12) * 0.1 / np.sqrt(2)
     own = torch.randn(L - S, dA + dB, generator=g)
-    own = own / own.norm(dim=-1, keepdim=True).clamp_min(1e-12) * 0.1
-    return shared, own[:, :dA].contiguous(), own[:, dA:].contiguous()
+    return shared, own / own.norm(dim=-1, keepdim=True).clamp_min(1e-12) * 0.1
 
 
 def _np(t: torch.Tensor) -> np.ndarray:

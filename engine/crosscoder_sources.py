@@ -44,7 +44,11 @@ def gated_hidden(x: torch.Tensor, W: torch.Tensor, router: torch.Tensor, k: int,
     if E == 1:  # dense: the gate is identically 1
         return h.reshape(h.shape[0], h.shape[1], -1)
     probs = torch.softmax(torch.einsum("ien,ibn->ibe", router, x), dim=-1)
-    top, idx = probs.topk(k, dim=-1)  # ties to the lowest index, as the trainers
+    if k == 1:  # argmax is topk's lowest-index tie rule, and much cheaper
+        idx = probs.argmax(-1, keepdim=True)
+        top = probs.gather(-1, idx)
+    else:
+        top, idx = probs.topk(k, dim=-1)  # ties to the lowest index, as the trainers
     gates = top / top.sum(-1, keepdim=True) if gating == "renorm" else top
     g = torch.zeros_like(probs).scatter_(-1, idx, gates)
     return (h * g[..., None]).reshape(h.shape[0], h.shape[1], -1)

@@ -28,8 +28,8 @@ _CHUNK_ELEMENTS = 1 << 22  # bounds the (inst, E, samples, n) expert outputs of 
 
 def expert_outputs(W: np.ndarray, b: np.ndarray, x: np.ndarray) -> np.ndarray:
     """ReLU(W_eᵀ W_e x + b_e) for every expert: (inst, E, N, n)."""
-    h = np.einsum("ibn,iemn->iebm", x, W, optimize=True)
-    return np.maximum(np.einsum("iebm,iemn->iebn", h, W, optimize=True) + b[:, :, None], 0)
+    h = np.matmul(x[:, None], np.swapaxes(W, 2, 3))  # (inst, E, N, m); matmul beats einsum
+    return np.maximum(np.matmul(h, W) + b[:, :, None], 0)
 
 
 def gates(probs: np.ndarray, chosen: np.ndarray, gating: str) -> np.ndarray:
@@ -45,7 +45,7 @@ def gates(probs: np.ndarray, chosen: np.ndarray, gating: str) -> np.ndarray:
 def _loss(y: np.ndarray, g: np.ndarray, x: np.ndarray, importance: np.ndarray,
           per_feature: float) -> np.ndarray:
     """mean over samples of Σ_i I_i (x_i − x̂_i)² (x per_feature for the mean reduction)."""
-    out = np.einsum("ibe,iebn->ibn", g, y, optimize=True)
+    out = (np.swapaxes(g, 1, 2)[..., None] * y).sum(1)  # Σ_e g_e y_e: (inst, N, n)
     return ((x - out) ** 2 * importance[:, None, :]).sum(-1).mean(-1) * per_feature
 
 
@@ -55,7 +55,7 @@ def lens(W: np.ndarray, b: np.ndarray, router: np.ndarray, x: np.ndarray, k: int
     """The MoE Lens numbers of W (inst, E, m, n), b/router (inst, E, n) on x (inst, N, n)."""
     n_inst, E, _, n = W.shape
     per_feature = 1.0 / n if reduction == "mean" else 1.0
-    probs = M._softmax(np.einsum("ibn,ien->ibe", x, router, optimize=True))
+    probs = M._softmax(np.matmul(x, np.swapaxes(router, 1, 2)))  # (inst, N, E)
     order = np.argsort(-probs, axis=-1, kind="stable")  # ties: the lower expert first
     chosen = np.zeros_like(probs)
     np.put_along_axis(chosen, order[..., :k], 1.0, axis=-1)

@@ -39,20 +39,21 @@ def interference(W: np.ndarray) -> np.ndarray:
     return np.where((norms > NORM_EPS)[..., None], G / safe[..., None], 0.0)
 
 
-def superposition(W: np.ndarray, include_self: bool = False) -> np.ndarray:
+def superposition(W: np.ndarray, include_self: bool = False,
+                  inter: np.ndarray | None = None) -> np.ndarray:
     """sp_i = Σ_{j≠i} (Ŵ_i·W_j)² (Elhage); include_self sums over all j as the authors'
-    phase plots did."""
-    inter2 = interference(W) ** 2
+    phase plots did. inter: interference(W), when the caller has it already."""
+    inter2 = (interference(W) if inter is None else inter) ** 2
     total = inter2.sum(-1)
     if include_self:
         return total
     return total - np.diagonal(inter2, axis1=-2, axis2=-1)
 
 
-def dimensionality(W: np.ndarray) -> np.ndarray:
+def dimensionality(W: np.ndarray, inter: np.ndarray | None = None) -> np.ndarray:
     """D_i = ‖W_i‖² / Σ_j (Ŵ_i·W_j)² ∈ [0, 1]; 0 for features without direction."""
     norms = feature_norms(W)
-    denom = (interference(W) ** 2).sum(-1)
+    denom = ((interference(W) if inter is None else inter) ** 2).sum(-1)
     ok = norms > NORM_EPS
     return np.where(ok, norms**2 / np.where(ok, denom, 1.0), 0.0)
 
@@ -69,10 +70,11 @@ def specialization(W: np.ndarray) -> np.ndarray:
     return np.where(tot > 0, n2 / np.where(tot > 0, tot, 1.0), 0.0)
 
 
-def monosemantic(W: np.ndarray, th: Thresholds | None = None) -> np.ndarray:
+def monosemantic(W: np.ndarray, th: Thresholds | None = None,
+                 inter: np.ndarray | None = None) -> np.ndarray:
     """Boolean (inst, E, n): strong feature with little interference from the others."""
     th = th or DEFAULT_THRESHOLDS
-    inter = interference(W)
+    inter = interference(W) if inter is None else inter
     off = inter - inter * np.eye(W.shape[-1])
     return (feature_norms(W) >= th.tau_norm) & (np.linalg.norm(off, axis=-1) < th.tau_int)
 

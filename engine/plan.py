@@ -36,6 +36,9 @@ class Unit:
     point_sizes: tuple[tuple[int, int], ...]  # (sweep point, planned runs of that point)
     device: str  # the requested device: auto, cpu or cuda (resolved where it trains)
     work: int  # instance-steps, for progress
+    # Stored data the family needs besides its config, as JSON text (a crosscoder's: the
+    # weights of the runs it diffs, read from the store when the service planned it).
+    inputs: str = ""
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

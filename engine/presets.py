@@ -74,9 +74,15 @@ def _fig3(quick: bool) -> dict:
 FIG4_SETUPS = {"A": (2, 1), "B": (3, 1), "C": (3, 2)}  # setup -> (n_features, d_hidden)
 
 
+def _on_grid(full: np.ndarray, quick: bool, n: int = 5) -> np.ndarray:
+    """The quick grid is a subset of the full one (the authors' grid), so a --quick run still
+    shares its cells with the published data (`moelab compare`)."""
+    return full[np.linspace(0, len(full) - 1, n).round().astype(int)] if quick else full
+
+
 def _fig4(quick: bool) -> dict:
-    sparsities = np.linspace(0.025, 0.975, 5 if quick else 39)
-    last = np.linspace(0.10, 2.95, 5 if quick else 58)
+    sparsities = _on_grid(np.linspace(0.025, 0.975, 39), quick)
+    last = _on_grid(np.linspace(0.10, 2.95, 58), quick)
     variants = []
     for n, m in FIG4_SETUPS.values():
         for E in range(1, n + 1):
@@ -169,3 +175,40 @@ def sizes(name: str) -> tuple[int, int]:
     """Number of models in the full and the quick form."""
     p = get(name)
     return (count_models(from_dict(p.raw(False))), count_models(from_dict(p.raw(True))))
+
+
+# -- crosscoder presets (`moelab crosscode --preset NAME`) -------------------------------------
+
+@dataclass(frozen=True)
+class CrosscoderPreset:
+    """A dense and MoE models trained on the same data (a toy experiment), then crosscoders
+    that diff each MoE run against the dense run of its seed (a crosscoder experiment)."""
+    name: str
+    summary: str
+    models: Callable[[bool], dict]  # quick -> raw toy config
+    crosscoder: Callable[[bool], dict]  # quick -> raw crosscoder config, less its [source]
+
+
+def _cc_fig3_models(quick: bool) -> dict:
+    raw = _fig3(quick)  # fig3's shapes at its sparsest density, where superposition is
+    raw["sweep"]["data.sparsity"] = [0.9]
+    raw["train"]["seeds"] = 1 if quick else 3
+    return raw
+
+
+def _cc(n_latents: int, k: int, n_shared: int):
+    def build(quick: bool) -> dict:
+        return {"family": "crosscoder",
+                "crosscoder": {"n_latents": n_latents, "k": k, "n_shared": n_shared},
+                "train": {"steps": 500 if quick else 2000}}
+    return build
+
+
+CROSSCODER_PRESETS: dict[str, CrosscoderPreset] = {p.name: p for p in [
+    CrosscoderPreset("fig1-2", "fig1-2's models (n=20, dense m=6, MoE E=2 m=3 and E=3 m=2), "
+                     "then a 40-latent crosscoder (k=2) per MoE run and seed",
+                     _fig1_2, _cc(40, 2, 5)),
+    CrosscoderPreset("fig3", "fig3's n=100 models at density 0.1 (dense m=20, MoE (E,k,m) = "
+                     "(4,1,5), (10,2,2), (20,5,1)), then a 200-latent crosscoder (k=10) each",
+                     _cc_fig3_models, _cc(200, 10, 25)),
+]}

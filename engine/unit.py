@@ -71,7 +71,7 @@ def run_unit(unit: Unit, progress: Callable | None = None,
     from .families import family
     fam = family(unit.family)
     device = resolve_device(unit.device)
-    runs = fam.runs_of(unit.config, unit.run_indices)
+    runs = fam.runs_of(unit.config, unit.run_indices, unit.inputs)
     t0 = time.perf_counter()
     tables = fam.train(runs, device, progress, cancel)
     return UnitResult(unit.experiment_id, unit.index, tables, device,

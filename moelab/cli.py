@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "moelab.cmd_data",  # runs, sql, export data
     "moelab.cmd_bench",  # bench
     "moelab.cmd_figures",  # export figure, reproduce
+    "moelab.cmd_crosscode",  # crosscode (crosscoders that diff a dense and an MoE run)
     "moelab.cmd_service",  # queue, status, cancel, engine start|stop|status
     "moelab.cmd_import",  # import npz, compare
     "moelab.cmd_serve",  # serve (the lab in a browser tab)

@@ -29,7 +29,8 @@ def register(sub, groups) -> None:
                     "\"n_experts = 3 and sparsity > 0.9\"")
     rs.add_argument("--columns", help=COLUMNS_HELP)
     rs.add_argument("--sort", metavar="COLUMN", help="sort by this column (any --columns "
-                    "kind, shown or not); -COLUMN sorts descending (default: run_id)")
+                    "kind, shown or not); \"COLUMN desc\" or --sort=-COLUMN sorts descending "
+                    "(default: run_id)")
     rs.add_argument("--limit", type=int, default=50, help="at most this many rows (50)")
     rs.add_argument("--format", choices=FORMATS, default="table")
     add_db(rs)
@@ -78,9 +79,12 @@ def split_columns(text: str | None) -> list[str]:
 def runs(args) -> int:
     if args.limit < 1:
         raise UsageError("--limit must be at least 1")
-    sort, descending = args.sort, False
-    if sort and sort.startswith("-"):
+    sort, descending = (args.sort or "").strip(), False
+    if sort.startswith("-"):
         sort, descending = sort[1:], True
+    elif sort.lower().endswith((" desc", " asc")):
+        sort, direction = sort.rsplit(None, 1)
+        descending = direction.lower() == "desc"
     with _client(args) as client:
         page = client.read("runs_columns_page", columns=split_columns(args.columns),
                            where=args.where, order_by=sort or None, descending=descending,

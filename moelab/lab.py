@@ -46,9 +46,8 @@ class Lab:
 
     def __init__(self, path: str | os.PathLike | None = None):
         from moelab.engine.service.paths import resolve_db
+        # A file that does not exist yet is fine: queue() starts a service that creates it.
         self.path: Path = resolve_db(None if path is None else str(path))
-        if not self.path.exists():
-            raise FileNotFoundError(f"no moelab database at {self.path}")
         self._service = None
 
     # -- tables ------------------------------------------------------------------------------

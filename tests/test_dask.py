@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_service import experiment, finished, tiny, wait_for
+from service_helpers import experiment, finished, tiny, wait_for
 
 pytest.importorskip("distributed")
 

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from test_service import experiment, finished, tiny, wait_for
+from service_helpers import experiment, finished, tiny, wait_for
 
 from moelab.engine.service.client import connect
 from moelab.engine.service.launch import stop_service

@@ -122,3 +122,11 @@ def test_match_pairs_experts_and_needs_equal_classes():
     assert match(a, b) == (True, pytest.approx(0.1 / 3))
     c = Cell.of([0.0, 0.7, 1.0], [IGNORED, MONOSEMANTIC, MONOSEMANTIC])
     assert match(a, c)[0] is False
+
+
+def test_quick_fig4_grid_lies_on_the_authors_grid():
+    from moelab.engine.presets import build_config
+    full, quick = (dict(build_config("fig4", quick=q).sweep.axes) for q in (False, True))
+    for axis in ("data.sparsity", "data.last_importance"):
+        assert len(quick[axis]) == 5 and set(quick[axis]) <= set(full[axis])
+    assert len(full["data.sparsity"]) == 39 and len(full["data.last_importance"]) == 58

@@ -15,41 +15,14 @@ import time
 from pathlib import Path
 
 import pytest
+from service_helpers import experiment, finished, tiny, wait_for  # noqa: E402
 
 from moelab.engine.client import ClientError, DirectClient
-from moelab.engine.config import with_overrides
-from moelab.engine.presets import get
 from moelab.engine.service.client import ServiceClient, connect, service_running
 from moelab.engine.service.launch import stop_service
-from moelab.engine.service.paths import ServicePaths, pid_alive, read_info
+from moelab.engine.service.paths import pid_alive, read_info
 
 MOELAB = [sys.executable, "-m", "moelab.cli"]
-
-
-def tiny(steps: int, sparsities: str = "0.5,0.9") -> dict:
-    """tms-classic --quick cut to two models and a few steps."""
-    return with_overrides(get("tms-classic").raw(True), [f"train.steps={steps}"],
-                          [f"data.sparsity={sparsities}"])
-
-
-def wait_for(predicate, timeout: float = 90.0, every: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s")
-        time.sleep(every)
-
-
-def experiment(client, eid: int) -> dict:
-    return client.read("experiment", experiment_id=eid)
-
-
-def finished(client, eid: int) -> dict | None:
-    row = experiment(client, eid)
-    return row if row["status"] in ("done", "failed", "cancelled") else None
 
 
 def first_progress(client, eid: int, step: int = 1) -> dict:
@@ -62,35 +35,6 @@ def first_progress(client, eid: int, step: int = 1) -> dict:
 def cli(*args, db) -> subprocess.CompletedProcess:
     return subprocess.run([*MOELAB, *args, "--db", str(db)], capture_output=True, text=True,
                           timeout=120)
-
-
-@pytest.fixture
-def lab(tmp_path, monkeypatch):
-    """A database in a temp dir; whatever service ends up on it is stopped afterwards."""
-    # One torch thread in the workers: on a busy 2-core box two threads spinning against
-    # another process made 800 tiny steps take 28 s instead of 0.4 s.
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    db = tmp_path / "lab.duckdb"
-    clients: list = []
-
-    def open_client(autostart: bool = True):
-        c = connect(db, autostart=autostart)
-        clients.append(c)
-        return c
-
-    open_client.db = db
-    open_client.paths = ServicePaths.of(db)
-    yield open_client
-    for c in clients:
-        c.close()
-    info = read_info(open_client.paths)
-    try:
-        stop_service(db, timeout=30)
-    finally:
-        if info and pid_alive(info["pid"]):
-            os.kill(info["pid"], signal.SIGKILL)
-        if open_client.paths.log.exists():  # shown when a test fails
-            print(open_client.paths.log.read_text()[-4000:])
 
 
 def test_queue_three_and_serve_clients_while_training(lab):

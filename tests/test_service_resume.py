@@ -9,7 +9,7 @@ import os
 import signal
 
 import numpy as np
-from test_service import experiment, finished, lab, tiny, wait_for  # noqa: F401 - fixture
+from service_helpers import experiment, finished, tiny, wait_for
 
 from moelab.engine.config import from_dict
 from moelab.engine.experiment import run_experiment

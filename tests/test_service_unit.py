@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from moelab.engine.config import ConfigError, with_overrides
+from moelab.engine.executors.local import died_message
 from moelab.engine.presets import PRESETS, build_config, get
 from moelab.engine.service.configs import (
     config_from_stored,
@@ -21,7 +22,6 @@ from moelab.engine.service.events import EventHub
 from moelab.engine.service.owners import foreground_alive, foreground_mark, foreground_owner
 from moelab.engine.service.paths import ServicePaths, resolve_db
 from moelab.engine.service.protocol import ProtocolError, decode, encode, parse_request
-from moelab.engine.executors.local import died_message
 
 
 @pytest.mark.parametrize("name", list(PRESETS))

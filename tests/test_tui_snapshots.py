@@ -93,7 +93,7 @@ def test_phase_diagram_snapshot():
         await pilot.press("right", "right", "down")
         await pilot.pause(0.1)
         legend = app.screen.query_one("#legend").render()
-        drawn["text"] = "".join(ansi(r) for r in [legend, *(g.render() for g in grids)])
+        drawn["text"] = "".join(ansi(r) for r in [legend, *(g.as_text() for g in grids)])
         drawn["info"] = str(app.screen.query_one("#cell-info").render())
     run_app_test(FakeClient(seeded_db(), reads=phase_reads()), body)
     check_snapshot("tui_phase_diagram.ansi", drawn["text"])
@@ -114,8 +114,9 @@ def test_gram_view_snapshot():
         await pilot.press("right", "right", "down")
         await pilot.pause(0.1)
         s = app.screen
-        drawn["text"] = "".join(ansi(w.render()) for w in (
-            s.query_one("#gram"), s.query_one("#gram-info"), s.query_one("#norms")))
+        drawn["text"] = "".join(ansi(w.as_text() if isinstance(w, CellGrid) else w.render())
+                                for w in (s.query_one("#gram"), s.query_one("#gram-info"),
+                                          s.query_one("#norms")))
     run_app_test(FakeClient(seeded_db(), reads={"run_detail": gram_detail}), body)
     check_snapshot("tui_gram.ansi", drawn["text"])
     assert "G[1,2] = W_1·W_2 = 0.8000" in drawn["text"]

@@ -73,3 +73,14 @@ def test_pm_shows_mean_and_interval():
     V.share_at_least([True], "m")])
 def test_every_verdict_names_its_measure(verdict):
     assert verdict.text().startswith(verdict.word + ": ") and "(measure: " in verdict.text()
+
+
+def test_near_a_share_the_paper_reports():
+    assert V.near([True] * 46 + [False] * 54, 0.46, "x").word == V.AGREES
+    assert V.near([True] * 60 + [False] * 40, 0.46, "x").word == V.DIFFERS
+    assert "paper 46%" in V.near([True] * 60 + [False] * 40, 0.46, "x").detail
+
+
+def test_stable_cells():
+    assert V.stable_cells({"A E=1": 0.0, "B E=3": 0.05}).word == V.AGREES
+    assert V.stable_cells({"A E=1": 0.0, "B E=3": 0.7}).word == V.DIFFERS

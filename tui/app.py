@@ -118,7 +118,7 @@ class MoelabApp(App):
         stream_quiet = time.monotonic() - self._progress_at > 2 * self.poll_seconds
         if "running" in self.status and (stream_quiet or change is not None):
             self.running = self.status.get("running")
-        if change is not None:  # everything on screen may be stale: reload it
+        if change is not None and self.screen_stack:  # all on screen may be stale: reload
             self.notify(change.text, timeout=6)
             self.screen.post_message(DataChanged(None))
         self._tell_screen()
@@ -144,6 +144,8 @@ class MoelabApp(App):
         self.screen.post_message(DataChanged(message.experiment_id))
 
     def _tell_screen(self) -> None:
+        if not self.screen_stack:  # shutting down: an answer arrived after the last view
+            return
         self.sub_title = (self.connection.line() or running_line(self.running)
                           or self.db_label)
         self.screen.post_message(LabStatus({**self.status, "running": self.running,

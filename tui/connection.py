@@ -55,4 +55,4 @@ class Connection:
         if self.lost_since is None:
             return ""
         gone = time.monotonic() - self.lost_since
-        return f"[b red]no lab service for {gone:.0f} s: reconnecting…[/]"
+        return f"no lab service for {gone:.0f} s: reconnecting…"

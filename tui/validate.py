@@ -23,7 +23,7 @@ from textual.worker import get_current_worker
 from .check_process import check
 
 DEBOUNCE = 0.15  # seconds of quiet before checking
-IN_PROCESS_ABOVE = 20_000  # models: larger sweeps are checked in a helper process
+IN_PROCESS_ABOVE = 200  # models: larger sweeps are checked in a helper process
 
 
 @dataclass
@@ -69,7 +69,7 @@ class Helper:
                 if cancelled() or self._process is not process:
                     raise Superseded()
                 time.sleep(0.05)
-            out, err = process.communicate()
+            out, err = process.stdout.read(), process.stderr.read()  # small, and it ended
             if process.returncode != 0:
                 raise OSError(f"the form's check failed: {err.strip()[-300:]}")
             answer = json.loads(out)

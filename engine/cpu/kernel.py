@@ -50,6 +50,7 @@ Work = namedtuple("Work", [
     "lgate", "ldgate",  # (L,) lane scratch: gates, d gates
     "zeros",  # (max(m, E),) zeros
     "lb_grad",  # (E,) d lb / d probs_e for each sample
+    "ltie",  # (L,) uint32 lane scratch: the best tie-break draw so far
 ])
 
 
@@ -72,42 +73,44 @@ def make_work(n, m, E, k, B, L):
         np.zeros((n, L), _F), np.zeros((n, L), _F), np.zeros((n, L), _F),
         np.zeros((m, L), _F), np.zeros((m, L), _F), np.zeros((E, L), _F),
         np.zeros(L, _F), np.zeros(L, _F),
-        np.zeros(max(m, E), _F), np.zeros(E, _F))
+        np.zeros(max(m, E), _F), np.zeros(E, _F), np.zeros(L, np.uint32))
 
 
 # ------------------------------------------------------------------ routing
 
-@njit(cache=True)
-def _tie_pick(key, step, sample, slot, c):
-    """A uniform pick among c tied experts, from (run key, step, sample, slot) alone:
-    splitmix64 of their mix, so the choice does not depend on the batch or the threads."""
-    z = (key + np.uint64(step) * np.uint64(0x9E3779B97F4A7C15)
-         + np.uint64(sample) * np.uint64(0xD1B54A32D192ED03)
-         + np.uint64(slot) * np.uint64(0x8CB92BA72F3D8DD7))
-    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    z = z ^ (z >> np.uint64(31))
-    return np.int64(z % np.uint64(c))
+_U32 = np.uint32
+
+
+@njit(inline="always")
+def _fmix32(h):
+    """murmur3's finaliser: a well-mixed 32-bit hash (stays in 32-bit lanes, so it vectorises)."""
+    h = _U32(h ^ (h >> _U32(16)))
+    h = _U32(h * _U32(0x85EBCA6B))
+    h = _U32(h ^ (h >> _U32(13)))
+    h = _U32(h * _U32(0xC2B2AE35))
+    return _U32(h ^ (h >> _U32(16)))
 
 
 @njit(fastmath=True, cache=True)
 def _break_ties(E, j, t, lt, L, tie_key, step, w):
-    """Slot j of tile t: where several experts share the top probability, pick one at
-    random (tie_break = "random"). Exact ties are all-zero inputs in practice."""
-    lg, best, tij = w.lg, w.lgate, w.topi[t, j]
+    """Slot j of tile t: among the experts tied at the top probability, the one with the
+    largest draw hash(run key, step, sample, slot, expert) wins (tie_break = "random"): a
+    uniform choice that depends on nothing but the run and the sample. Branch-free over the
+    lanes; exact ties are all-zero inputs in practice."""
+    lg, best, tij, top = w.lg, w.lgate, w.topi[t, j], w.ltie
+    base = _U32(_U32(tie_key & np.uint64(0xFFFFFFFF)) ^ _U32(tie_key >> np.uint64(32))
+                ^ _U32(_U32(step) * _U32(0x9E3779B9)) ^ _U32(_U32(j) * _U32(0x7F4A7C15)))
+    first = _U32(t * L)
     for l in range(lt):
-        c = 0
-        for e in range(E):
-            if lg[e, l] == best[l]:
-                c += 1
-        if c > 1:
-            r = _tie_pick(tie_key, step, t * L + l, j, c)
-            for e in range(E):
-                if lg[e, l] == best[l]:
-                    if r == 0:
-                        tij[l] = e
-                        break
-                    r -= 1
+        top[l] = _U32(0)
+    for e in range(E):
+        le = lg[e]
+        ce = _U32(base ^ _U32(_U32(e + 1) * _U32(0xC2B2AE35)))
+        for l in range(lt):
+            h = _fmix32(_U32(ce + _U32(_U32(first + l) * _U32(0x27D4EB2F))))
+            win = (le[l] == best[l]) & (h >= top[l])  # selects, not branches: vectorises
+            top[l] = h if win else top[l]
+            tij[l] = np.int32(e) if win else tij[l]
 
 
 @njit(fastmath=True, cache=True)

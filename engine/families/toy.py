@@ -24,11 +24,28 @@ def _expanded(config_text: str) -> list[RunSpec]:
     return expand(config_from_stored(config_text))
 
 
-def runs_of(config_text: str, run_indices) -> list[RunSpec]:
+def runs_of(config_text: str, run_indices, inputs: str = "") -> list[RunSpec]:
     """The unit's runs; the sweep is expanded once per process and config (a full fig4 takes
-    seconds to expand, a unit a minute to train)."""
+    seconds to expand, a unit a minute to train). Toy units need no stored inputs."""
     runs = _expanded(config_text)
     return [runs[i] for i in run_indices]
+
+
+# -- the family protocol the service plans through (engine/families/__init__.py) --------------
+
+def config_from_stored(text: str):
+    from ..service.configs import config_from_stored as toy_config
+    return toy_config(text)
+
+
+def count(cfg, store=None) -> int:
+    return len(expand(cfg))
+
+
+def plan(cfg, experiment_id: int = 0, unit_work: float | None = None, device: str | None = None,
+         store=None) -> list:
+    from ..plan import plan as toy_plan
+    return toy_plan(cfg, experiment_id, unit_work=unit_work, device=device)
 
 
 def train(runs: list[RunSpec], device: str, progress=None, cancel=None) -> dict:

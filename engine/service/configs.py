@@ -10,10 +10,19 @@ from ..estimate import check_fits
 
 
 def submitted_config(raw: dict | None, preset: str | None = None, quick: bool = False,
-                     name: str | None = None) -> Config:
-    """The validated Config of a submission, named like `moelab run` names it."""
+                     name: str | None = None, store=None) -> Config:
+    """The validated Config of a submission, named like `moelab run` names it. A config of
+    another family (a top-level "family" key) is validated by that family, with the store
+    for what it must check there (a crosscoder: do its two runs exist and match)."""
     from ..presets import get
     from ..sweep import expand
+    if isinstance(raw, dict) and raw.get("family", "toy") != "toy":
+        from ..families import family_of
+        try:
+            fam = family_of(raw)
+        except ValueError as err:
+            raise ConfigError([str(err)]) from None
+        return fam.submitted(raw, name, store)
     if raw is None:
         if preset is None:
             raise ConfigError(["give a config or a preset name"])

@@ -20,7 +20,7 @@ from moelab.db import reads_service as queue_reads
 
 from ..client import ClientError
 from ..config import ConfigError
-from .configs import config_from_stored, submitted_config
+from .configs import submitted_config
 from .events import EventHub
 from .lifecycle import FINISHED, WAITING, Status, check
 from .owners import foreground_alive, foreground_owner, service_mark
@@ -113,10 +113,11 @@ class LabService:
 
     def submit(self, config: dict | None = None, preset: str | None = None, quick: bool = False,
                name: str | None = None) -> int:
-        cfg = submitted_config(config, preset, bool(quick), name)
+        cfg = submitted_config(config, preset, bool(quick), name, store=self.store)
         from ..custom_metrics import with_metrics
         from .metric_ops import registered
-        cfg = with_metrics(cfg, registered(self))  # computed for every run from now on
+        if hasattr(cfg.train, "metrics"):  # custom metrics are the toy family's
+            cfg = with_metrics(cfg, registered(self))  # computed for every run from now on
         with self.lock:
             eid = self.store.create_experiment(cfg.name, preset, cfg.to_json(),
                                                status="queued", quick=bool(quick))
@@ -223,17 +224,20 @@ class LabService:
     def plan_job(self, job: Job) -> list:
         """Plan the experiment's units (the same plan at every start), record the plan, and
         return the units not stored yet."""
-        from ..plan import plan, unit_work_default
-        from ..sweep import expand
-        try:
-            cfg = config_from_stored(job.config)
-            runs = expand(cfg)
+        from ..families import family_of
+        from ..plan import unit_work_default
+        try:  # the family (toy, crosscoder) from the config's "family" key
+            fam = family_of(job.config)
+            cfg = fam.config_from_stored(job.config)
         except (ConfigError, ValueError, TypeError) as err:
             raise ClientError(f"its stored config is no longer valid: {err}") from None
         row = self.store.experiment(job.experiment_id) or {}
         work = self.store.unit_work(job.experiment_id) or unit_work_default()
-        units = plan(cfg, job.experiment_id, unit_work=work, runs=runs)
-        job.n_models = len(runs)
+        try:  # a crosscoder reads the runs it diffs here, and refuses runs it cannot diff
+            units = fam.plan(cfg, job.experiment_id, unit_work=work, store=self.store)
+        except (ConfigError, StoreError, ValueError, TypeError) as err:
+            raise ClientError(f"its stored config is no longer valid: {err}") from None
+        job.n_models = sum(u.n_runs for u in units)
         self.store.set_plan(job.experiment_id, job.n_models, len(units), work)
         stored = self.store.stored_units(job.experiment_id)
         job.n_units = len(units)

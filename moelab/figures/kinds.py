@@ -31,8 +31,21 @@ KINDS: dict[str, Kind] = {k.name: k for k in [
          "| lb_loss | router_grad_norm", "curves:draw"),
     Kind("phase-diff", "where two phase-diagram experiments differ, cell by cell with experts "
          "matched (e.g. ours against an imported npz); --against ID", "phase_diff:draw"),
+    Kind("dynamics", "feature norms and superposition against training step per expert, "
+         "specialisation steps marked (runs trained with train.snapshots); --run ID",
+         "dynamics:draw"),
+    Kind("lens", "MoE Lens: routing concentration, top-1 cosine and loss, expert ablation, "
+         "per MoE setup (against 1/(1−S) when sparsity is swept)", "lens:draw"),
     Kind("usage-table", "Table 1: usage of experts by number of monosemantic features, per "
          "router init (table1); writes .csv or .tex", None, (".csv", ".tex")),
+    Kind("crosscoder-relative-norms", "histogram of the latents' relative decoder norms, "
+         "dense-only to MoE-only (a `moelab crosscode` experiment)",
+         "crosscoder:draw_relative_norms"),
+    Kind("crosscoder-densities", "activation density of crosscoder latents by class (shared, "
+         "dense-only, MoE-only, designated)", "crosscoder:draw_densities"),
+    Kind("crosscoder-recovery", "best decoder cosine of each true input feature, by where "
+         "the models represent it, coloured by the class of the latent that found it",
+         "crosscoder:draw_recovery"),
 ]}
 
 # preset -> the files `moelab reproduce` makes from it: (kind, suffix or "img", --metric)

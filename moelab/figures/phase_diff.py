@@ -57,36 +57,41 @@ def draw(source: Source):
     if source.against is None:
         raise FigureError("phase-diff compares two experiments: pass --against ID")
     result, ca, cb = comparison(source.client, source.experiment_id, source.against)
-    fig, axes = figure(1, len(result), panel_height=2.0)
-    for ax, c in zip(np.atleast_1d(axes).flat, result, strict=False):
-        _panel(ax, c, ca[c.setup], cb[c.setup])
-    fig.suptitle(f"Where experiments {source.experiment_id} and {source.against} differ: "
-                 "grey = same last-feature classes (experts matched), colour = different\n"
-                 "(darker = larger mean |Δ norm| of the last feature); white = a cell only "
-                 "one of them has")
+    n_cols = min(3, len(result))
+    n_rows = -(-len(result) // n_cols)
+    fig, axes = figure(n_rows, n_cols, panel_height=1.6)
+    for ax in axes.flat:
+        ax.set_visible(False)
+    for i, (ax, c) in enumerate(zip(axes.flat, result, strict=False)):
+        _panel(ax, c, ca[c.setup], cb[c.setup], first=i % n_cols == 0)
+    fig.suptitle(f"Where experiments {source.experiment_id} and {source.against} differ, on "
+                 "the cells both have: grey = same last-feature classes (experts matched),\n"
+                 "red = different (darker = larger mean |Δ norm| of the last feature)")
     fig.supxlabel("last feature importance")
     return fig
 
 
-def _panel(ax, c, a: dict, b: dict) -> None:
+def _panel(ax, c, a: dict, b: dict, first: bool) -> None:
     from moelab.engine.compare import match
-    S = sorted({k[0] for k in (*a, *b)})
-    Imp = sorted({k[1] for k in (*a, *b)})
-    rgb = np.ones((len(S), len(Imp), 3))
-    for (s, i) in set(a) & set(b):
+    common = set(a) & set(b)
+    S = sorted({k[0] for k in common})
+    Imp = sorted({k[1] for k in common})
+    rgb = np.ones((len(S), len(Imp), 3))  # white: a grid point one of them lacks
+    ax.set_visible(True)
+    for (s, i) in common:
         same, d = match(a[(s, i)], b[(s, i)])
         shade = 1.0 - min(d, 1.0) * 0.7
         rgb[S.index(s), Imp.index(i)] = (0.8, 0.8, 0.8) if same else (0.85, shade * 0.5,
                                                                       shade * 0.2)
     ax.imshow(rgb, origin="lower", aspect="auto", interpolation="nearest")
-    ax.set_title(f"{setup_name(c.setup)}: {c.share:.0%} of {c.cells} match")
+    ax.set_title(f"{setup_name(c.setup)}\n{c.share:.0%} of {c.cells} cells match")
     for set_ticks, set_labels, values in ((ax.set_xticks, ax.set_xticklabels, Imp),
                                           (ax.set_yticks, ax.set_yticklabels, S)):
         idx = np.unique(np.linspace(0, len(values) - 1, min(3, len(values))).round()
                         .astype(int))
         set_ticks(idx)
         set_labels([f"{values[j]:.2g}" for j in idx])
-    ax.set_ylabel("feature sparsity S")
+    ax.set_ylabel("feature sparsity S" if first else "")
 
 
 __all__ = ["CLASSES", "cells_of", "comparison", "draw", "report_lines"]

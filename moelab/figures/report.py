@@ -9,7 +9,7 @@ import platform
 from collections.abc import Callable
 from pathlib import Path
 
-from . import report_models, report_sweeps
+from . import report_crosscoder, report_lens, report_models, report_sweeps
 from .data import FigureError, Source
 from .render import source as open_source
 from .report_format import short
@@ -36,6 +36,7 @@ def write_report(client, outcomes: list, path: Path, quick: bool, seeds: int | N
                 verdicts.append((o.preset, claim, verdict.word))
         except FigureError as e:
             body += [f"Not measurable: {e}", ""]
+    body += report_crosscoder.section(client)  # crosscoder experiments stored in this file
     head = [
         "# moelab reproduction report", "",
         "Chaudhari, Nuer, Thorstenson (2025), *Sparsity and Superposition in Mixture of "
@@ -58,6 +59,7 @@ def write_report(client, outcomes: list, path: Path, quick: bool, seeds: int | N
 
 SECTIONS: dict[str, Callable[[Source], list]] = {
     "tms-classic": report_sweeps.tms_classic, "fig1-2": report_models.fig1_2,
-    "fig3": report_sweeps.fig3, "fig4": report_sweeps.fig4, "fig5": report_sweeps.fig5,
+    "fig3": lambda src: report_sweeps.fig3(src) + report_lens.fig3(src),  # + MoE Lens
+    "fig4": report_sweeps.fig4, "fig5": report_sweeps.fig5,
     "fig6-init": report_models.fig6_init, "table1": report_models.table1,
 }

@@ -155,6 +155,13 @@ def table1(src: Source):
                         "active (the paper's k-hot: 23.9 → 46.6 → 62.0 %).",
                         shown if not out else "See the table above.",
                         V.rising(by_count, f"usage, {label}")))
+    for init, paper in (("xavier", 0.461), ("random_khot", 0.335)):  # 461 and 335 of 1000
+        none = [r["n_monosemantic"] == 0 for r in experts if r["router_init"] == init]
+        if none:
+            out.append((f"Table 1, {init} router: {paper:.1%} of the experts have no "
+                        "monosemantic feature.", "Counted per (model, expert) in the table "
+                        "above.", V.near(none, paper, f"share of {init}-router experts "
+                                                      "without a monosemantic feature")))
     only = [r["usage_dense_only_mono"] for r in experts
             if r["n_monosemantic"] > 0 and r["usage_dense_only_mono"] is not None]
     out.append(("An expert dominates the inputs where only its monosemantic features are "

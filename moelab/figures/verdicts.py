@@ -106,8 +106,8 @@ def counts_comparable(dense: list[float], moes: dict[str, list[float]],
 
 
 def more_than(base: list[float], others: dict[str, list[float]], what: str,
-              base_label: str = "dense") -> Verdict:
-    """Every `others` group has a larger mean than `base` (per seed values)."""
+              base_label: str = "dense", per: str = "seed") -> Verdict:
+    """Every `others` group has a larger mean than `base` (one value per seed, or per cell)."""
     labels = list(others)
 
     def ok(groups):
@@ -116,7 +116,7 @@ def more_than(base: list[float], others: dict[str, list[float]], what: str,
     full, stable = robust(ok, [list(base)] + [list(others[k]) for k in labels])
     return Verdict(_word(full, stable), f"{base_label} {pm(base)}; " + "; ".join(
         f"{k} {pm(others[k])}" for k in labels) + _unstable(stable),
-        f"{what} per seed; agrees when each mean exceeds the {base_label} mean")
+        f"{what}, one value per {per}; agrees when each mean exceeds the {base_label} mean")
 
 
 def packing(capacity: dict[str, list[float]], em: dict[str, float],
@@ -210,6 +210,35 @@ def share_at_least(hits: list[bool], what: str, agree: float = 0.9,
     word = {2: AGREES, 1: PARTLY, 0: DIFFERS}[lv] if stable else PARTLY
     return Verdict(word, f"{sum(hits)} of {len(hits)} ({s:.0%}){_unstable(stable)}",
                    f"{what}; agrees at ≥ {agree:.0%}, partly at ≥ {partly:.0%}")
+
+
+def near(hits: list[bool], paper: float, what: str, within: float = 0.1) -> Verdict:
+    """A share that the paper reports as a number: agrees when ours is within `within` of
+    it (leave-one-out checked)."""
+    hits = [bool(h) for h in hits]
+    if not hits:
+        return Verdict(PARTLY, "no cases to measure", what)
+
+    def close(g):
+        return abs(sum(g[0]) / len(g[0]) - paper) <= within
+    ok, stable = robust(close, [hits])
+    return Verdict(_word(ok, stable), f"{sum(hits)} of {len(hits)} ({sum(hits) / len(hits):.0%}"
+                   f"), paper {paper:.0%}{_unstable(stable)}",
+                   f"{what}; agrees within {within * 100:.0f} points of the paper's share")
+
+
+def stable_cells(unstable_share: dict[str, float], agree: float = 0.1,
+                 partly: float = 0.5) -> Verdict:
+    """Beyond the paper: a cell's class does not hang on its seed. Per setup, the share of
+    cells whose seeds match the chosen seed's class less than half the time."""
+    worst = max(unstable_share.values()) if unstable_share else math.nan
+    word = AGREES if worst <= agree else (PARTLY if worst <= partly else DIFFERS)
+    return Verdict(word, "unstable cells per setup: " + "; ".join(
+        f"{k} {v:.0%}" for k, v in unstable_share.items()),
+        "seed stability per cell = share of its seeds (the chosen one included) whose "
+        "last-feature classes match the chosen seed's, experts matched; a cell is unstable "
+        f"below 50 %; agrees when every setup has ≤ {agree:.0%} unstable cells, partly at "
+        f"≤ {partly:.0%}")
 
 
 def rising(by_count: dict[int, list[float]], what: str, min_experts: int = 3) -> Verdict:

@@ -127,19 +127,19 @@ class NamePicker(ModalScreen[str | None]):
                                     id=n) for n, v in sorted(self.items.items())])
         options.highlighted = 0
 
-    def _name(self) -> str | None:
+    def _picked(self) -> str | None:
         options = self.query_one(OptionList)
         if options.highlighted is None or not self.items:
             return None
         return options.get_option_at_index(options.highlighted).id
 
     def action_pick(self) -> None:
-        name = self._name()
+        name = self._picked()
         if name is not None:
             self.dismiss(name)
 
     def action_delete(self) -> None:
-        name = self._name()
+        name = self._picked()
         if name is not None:
             self.on_delete(name)
             self.items.pop(name, None)

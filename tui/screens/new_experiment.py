@@ -11,7 +11,7 @@ from __future__ import annotations
 from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Button, Footer, Input, Label, Select, Static, Switch
 
 from .. import form_model as fm
@@ -61,9 +61,10 @@ class NewExperimentScreen(LabScreen):
         self.valid_raw: dict | None = None
         self.checked: Checked | None = None
         self.inputs: dict[str, Input] = {}
-        self.labels: dict[str, Label] = {}
         self.variant_inputs: list[Input] = []
-        self._serial = 0
+        self._labels: dict[str, str] = {}
+        self.names = Static("")
+        self.variant_names = Static("")
         self.checker = Checker(self)
 
     def compose(self) -> ComposeResult:
@@ -89,21 +90,27 @@ class NewExperimentScreen(LabScreen):
         self.checker.stop()
 
     # -- building the form ------------------------------------------------------------------
+    # Names sit in one Static per column beside a column of one-line Inputs: three widgets a
+    # field made the form slow to open.
     def load_preset(self) -> None:
         from moelab.engine.presets import get
         self.base = get(self.preset).raw(self.quick)
         self.initial = fm.field_values(self.base)
         # Mounting is asynchronous, so the form keeps its widgets itself.
         self.inputs = {key: Input(text, classes="field") for key, text in self.initial.items()}
-        self.labels = {key: Label(key, classes="field-name") for key in self.initial}
-        rows = [Horizontal(self.labels[k], inp, classes="field-row")
-                for k, inp in self.inputs.items()]
-        rows.append(Static("[b]sweep.variants[/b] [dim]one model setup per line, "
-                           "`section.field = value, …`; it overrides the fields above "
-                           "(marked ◆) for its share of the sweep. ✕ or an empty line removes "
-                           "it, ctrl+n adds one.[/]", classes="variants-title"))
-        self.variant_inputs = []
-        rows += [self._variant_row(text) for text in fm.variant_texts(self.base)]
+        self.variant_inputs = [Input(text, classes="field variant")
+                               for text in fm.variant_texts(self.base)]
+        self.names = Static("", classes="field-names")
+        self.variant_names = Static("", classes="field-names")
+        rows = [Horizontal(self.names, Vertical(*self.inputs.values(), classes="fields"),
+                           classes="field-box"),
+                Static("[b]sweep.variants[/b] [dim]one model setup per line, "
+                       "`section.field = value, …`; each overrides the fields marked ◆ for its "
+                       "share of the sweep. An empty line (ctrl+u) removes it, ctrl+n adds "
+                       "one.[/]", classes="variants-title"),
+                Horizontal(self.variant_names,
+                           Vertical(*self.variant_inputs, classes="fields", id="variant-box"),
+                           classes="field-box")]
         self.run_worker(self._rebuild(rows), group="form", exclusive=True)
         self.mark_overridden()
         self.validate()
@@ -113,15 +120,6 @@ class NewExperimentScreen(LabScreen):
         await form.remove_children()
         await form.mount_all(rows)
 
-    def _variant_row(self, text: str) -> Horizontal:
-        self._serial += 1
-        inp = Input(text, classes="field variant", id=f"variant-{self._serial}")
-        label = Label(f"variant {len(self.variant_inputs)}", classes="field-name variant-name")
-        self.variant_inputs.append(inp)
-        return Horizontal(label, inp,
-                          Button("✕", classes="remove-variant", id=f"rm-{self._serial}"),
-                          classes="field-row variant-row")
-
     def variants(self) -> list[str]:
         return [inp.value for inp in self.variant_inputs]
 
@@ -129,17 +127,20 @@ class NewExperimentScreen(LabScreen):
         return {key: inp.value.strip() for key, inp in self.inputs.items()
                 if inp.value.strip() != self.initial.get(key)}
 
+    def label_text(self, key: str) -> str:
+        """A field's name as shown, ◆ when a variant sets it again."""
+        return self._labels.get(key, key)
+
     def mark_overridden(self) -> None:
         over = fm.overridden(self.variants())
-        for key, label in self.labels.items():
-            which = over.get(key)
-            label.update(f"{key} [yellow]◆[/]" if which else key)
-            label.tooltip = f"set again by {_which(which)}" if which else None
-            self.inputs[key].set_class(bool(which), "overridden")
-        for i, inp in enumerate(self.variant_inputs):
-            row = inp.parent
-            if row is not None:
-                row.query_one(".variant-name", Label).update(f"variant {i}")
+        self._labels = {key: f"{key} [yellow]◆ {_which(over[key])}[/]" if key in over else key
+                        for key in self.inputs}
+        self.names.update("\n".join(self._labels.values()))
+        for key, inp in self.inputs.items():
+            inp.set_class(key in over, "overridden")
+        self.variant_names.update("\n".join(
+            f"variant {i}" + ("" if inp.value.strip() else " [dim](removed)[/]")
+            for i, inp in enumerate(self.variant_inputs)))
 
     # -- checking ---------------------------------------------------------------------------
     def validate(self) -> None:
@@ -192,19 +193,12 @@ class NewExperimentScreen(LabScreen):
     def on_button_pressed(self, event: Button.Pressed) -> None:
         if event.button.id == "queue":
             self.action_queue()
-        elif event.button.has_class("remove-variant"):
-            self.remove_variant(event.button.parent)
-
-    def remove_variant(self, row) -> None:
-        self.variant_inputs = [i for i in self.variant_inputs if i.parent is not row]
-        row.remove()
-        self.mark_overridden()
-        self.validate()
 
     def action_add_variant(self) -> None:
-        row = self._variant_row("model.n_experts = 2")
-        self.query_one("#form", VerticalScroll).mount(row)
-        self.call_after_refresh(self.variant_inputs[-1].focus)
+        inp = Input("model.n_experts = 2", classes="field variant")
+        self.variant_inputs.append(inp)
+        self.query_one("#variant-box", Vertical).mount(inp)
+        self.call_after_refresh(inp.focus)
         self.mark_overridden()
         self.validate()
 

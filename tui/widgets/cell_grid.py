@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
@@ -18,6 +19,7 @@ from textual.events import Click
 from textual.geometry import Size
 from textual.message import Message
 from textual.reactive import reactive
+from textual.strip import Strip
 from textual.widget import Widget
 
 MISSING = "#3a3a3a"  # a cell with no run
@@ -56,7 +58,7 @@ class CellGrid(Widget, can_focus=True):
     """colours[row][col], row 0 at the top; the cursor is (col, row)."""
 
     DEFAULT_CSS = """
-    CellGrid { width: auto; height: auto; padding: 0 1; }
+    CellGrid { width: auto; height: auto; padding: 0; }
     CellGrid:focus { background: $boost; }
     """
     BINDINGS = [
@@ -92,6 +94,7 @@ class CellGrid(Widget, can_focus=True):
         self.x_title = ""
         self.y_title = ""
         self.marked: set[tuple[int, int]] = set()
+        self._lines: list[list[Segment]] | None = None
 
     def set_data(self, colours, y_ticks, x_ticks, x_title="", y_title="",
                  caption: str = "") -> None:
@@ -100,7 +103,16 @@ class CellGrid(Widget, can_focus=True):
         self.x_title, self.y_title, self.caption = x_title, y_title, caption
         col, row = self.cursor
         self.cursor = (min(col, max(self.n_cols - 1, 0)), min(row, max(self.n_rows - 1, 0)))
+        self._lines = None
         self.refresh(layout=True)
+
+    def set_marked(self, marked: set[tuple[int, int]]) -> None:
+        if marked != self.marked:
+            self.marked = marked
+            self._invalidate()
+
+    def watch_level(self) -> None:
+        self._lines = None
 
     @property
     def n_rows(self) -> int:
@@ -125,58 +137,89 @@ class CellGrid(Widget, can_focus=True):
         return self.n_rows * self.level if self.level else (self.n_rows + 1) // 2
 
     def get_content_width(self, container: Size, viewport: Size) -> int:
-        lw = self._label_width()
-        return max(lw + self.n_cols * self.cell_width + 1, len(self.title),
-                   lw + len(self.x_title), len(self.caption))
+        lw = self._label_width() + 1
+        return max(lw + self.n_cols * self.cell_width + 2, len(self.title) + 2,
+                   lw + len(self.x_title) + 1, len(self.caption) + 2,
+                   lw + len(self._ticks_line()) + 1)
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         return 1 + self._body_lines() + 3 + (1 if self.caption else 0)
 
     # -- drawing ---------------------------------------------------------------------------
-    def render(self) -> Text:
-        lw = self._label_width()
+    # Lines are built once per change as rich Segments and drawn with the line API: a 50 × 50
+    # grid is 1,250 segments, which Text → Content conversion made slow to draw.
+    def _invalidate(self) -> None:
+        self._lines = None
+        self.refresh()
+
+    def render_line(self, y: int) -> Strip:
+        lines = self._built()
+        width = self.size.width
+        if y >= len(lines):
+            return Strip.blank(width, self.rich_style)
+        return Strip(lines[y]).crop_extend(0, width, self.rich_style)
+
+    def as_text(self) -> Text:
+        """What the grid draws, as rich Text (for snapshots and tests)."""
         text = Text()
-        text.append(self.title + "\n", style="bold")
+        for i, line in enumerate(self._built()):
+            if i:
+                text.append("\n")
+            for seg in line:
+                text.append(seg.text, seg.style)
+        return text
+
+    def _built(self) -> list[list[Segment]]:
+        if self._lines is None:
+            self._lines = self._build()
+        return self._lines
+
+    def _build(self) -> list[list[Segment]]:
+        base = self.rich_style
+        dim = base + Style(dim=True)
+        bold = base + Style(bold=True)
+        lw = self._label_width()
+        lines: list[list[Segment]] = [[Segment(" " + self.title, bold)]]
         col_c, row_c = self.cursor
         focus = self.has_focus
         if self.level:
+            mid = (self.level - 1) // 2
             for r in range(self.n_rows):
                 for line in range(self.level):
-                    marker = "▶" if focus and r == row_c and line == (self.level - 1) // 2 \
-                        else " "
-                    tick = self.y_ticks[r] if line == (self.level - 1) // 2 and r < len(
-                        self.y_ticks) else ""
-                    if not tick and r == 0 and line == 0 and not any(self.y_ticks[:1]):
+                    marker = "▶" if focus and r == row_c and line == mid else " "
+                    tick = self.y_ticks[r] if line == mid and r < len(self.y_ticks) else ""
+                    if r == 0 and line == 0 and not (self.y_ticks[:1] and self.y_ticks[0]):
                         tick = self.y_title
-                    text.append(tick.rjust(lw - 2) + marker + " ", style="dim")
-                    for c in range(self.n_cols):
-                        self._cell_line(text, c, r, line, (c, r) == (col_c, row_c) and focus)
-                    text.append("\n")
+                    segs = [Segment(" " + tick.rjust(lw - 2) + marker + " ", dim)]
+                    segs += [self._cell(c, r, line, (c, r) == (col_c, row_c) and focus)
+                             for c in range(self.n_cols)]
+                    lines.append(segs)
         else:
             for top in range(0, self.n_rows, 2):
                 ticks = [t for t in self.y_ticks[top:top + 2] if t]
                 tick = ticks[0] if ticks else (self.y_title if top == 0 else "")
                 marker = "▶" if focus and row_c in (top, top + 1) else " "
-                text.append(tick.rjust(lw - 2) + marker + " ", style="dim")
+                segs = [Segment(" " + tick.rjust(lw - 2) + marker + " ", dim)]
+                upper_row = self.colours[top]
+                lower_row = self.colours[top + 1] if top + 1 < self.n_rows else None
                 for c in range(self.n_cols):
-                    upper = self.colours[top][c] or MISSING
-                    lower = (self.colours[top + 1][c] or MISSING) if top + 1 < self.n_rows \
-                        else None
-                    text.append("▀", style=style(upper, lower))
-                text.append("\n")
-        text.append(" " * lw + self._axis_line(col_c if focus else None) + "\n", style="dim")
-        text.append(" " * lw + self._ticks_line() + "\n", style="dim")
-        text.append(" " * lw + self.x_title, style="dim")
+                    upper = upper_row[c] or MISSING
+                    lower = (lower_row[c] or MISSING) if lower_row is not None else None
+                    segs.append(Segment("▀", style(upper, lower)))
+                lines.append(segs)
+        pad = " " * (lw + 1)
+        lines.append([Segment(pad + self._axis_line(col_c if focus else None), dim)])
+        lines.append([Segment(pad + self._ticks_line(), dim)])
+        lines.append([Segment(pad + self.x_title, dim)])
         if self.caption:
-            text.append("\n" + self.caption, style="dim")
-        return text
+            lines.append([Segment(" " + self.caption, dim)])
+        return lines
 
-    def _cell_line(self, text: Text, c: int, r: int, line: int, cursor: bool) -> None:
+    def _cell(self, c: int, r: int, line: int, cursor: bool) -> Segment:
         colour = self.colours[r][c] or MISSING
         w = self.cell_width
         if not cursor and (c, r) not in self.marked:
-            text.append(" " * w, style=style(None, colour))
-            return
+            return Segment(" " * w, style(None, colour))
         fg = contrast(colour)
         if not cursor:  # a run marked for comparison
             body = "●".center(w) if line == (self.level - 1) // 2 else " " * w
@@ -188,7 +231,7 @@ class CellGrid(Widget, can_focus=True):
             body = "└" + "─" * (w - 2) + "┘"
         else:
             body = "│" + " " * (w - 2) + "│"
-        text.append(body, style=style(fg, colour, bold=True))
+        return Segment(body, style(fg, colour, bold=True))
 
     def _axis_line(self, cursor_col: int | None) -> str:
         line = [" "] * (self.n_cols * self.cell_width)
@@ -216,7 +259,7 @@ class CellGrid(Widget, can_focus=True):
     # -- cursor ----------------------------------------------------------------------------
     def watch_cursor(self, cursor: tuple[int, int]) -> None:
         self.post_message(self.Moved(self, *cursor))
-        self.refresh()
+        self._invalidate()
 
     def action_move(self, dx: int, dy: int) -> None:
         if not self.colours:
@@ -230,7 +273,7 @@ class CellGrid(Widget, can_focus=True):
             self.post_message(self.Chosen(self, *self.cursor))
 
     def on_click(self, event: Click) -> None:
-        col = (event.x - self.styles.padding.left - self._label_width()) // self.cell_width
+        col = (event.x - 1 - self._label_width()) // self.cell_width
         row = int((event.y - 1) // self.cell_height)
         if 0 <= col < self.n_cols and 0 <= row < self.n_rows:
             self.cursor = (col, row)
@@ -239,7 +282,7 @@ class CellGrid(Widget, can_focus=True):
 
     def on_focus(self) -> None:
         self.post_message(self.Moved(self, *self.cursor))
-        self.refresh()
+        self._invalidate()
 
     def on_blur(self) -> None:
-        self.refresh()
+        self._invalidate()
