@@ -65,18 +65,16 @@ def routing(router: np.ndarray, x: np.ndarray, k: int) -> tuple[np.ndarray, np.n
 
 def _argmax_shares(logits: np.ndarray) -> np.ndarray:
     """Share of samples whose largest logit is expert e's, ties to the lower expert:
-    (…, E, N) -> (…, E). A running comparison over the few experts: contiguous rows."""
-    E = logits.shape[-2]
-    best, idx = logits[..., 0, :].copy(), np.zeros(logits.shape[:-2] + logits.shape[-1:],
-                                                    np.int8)
+    (…, E, N) -> (…, E). A running comparison over the few experts, in place."""
+    E, N = logits.shape[-2:]
+    best = logits[..., 0, :].copy()
+    idx = np.zeros(best.shape, np.int8)
+    upd = np.empty(best.shape, bool)
     for e in range(1, E):
-        upd = logits[..., e, :] > best
-        np.copyto(best, logits[..., e, :], where=upd)
-        idx[upd] = e
-    rows, N = int(np.prod(idx.shape[:-1])), idx.shape[-1]
-    key = idx.reshape(rows, N) + (E * np.arange(rows))[:, None]  # one bincount, all rows
-    counts = np.bincount(key.ravel(), minlength=rows * E).reshape(idx.shape[:-1] + (E,))
-    return counts / N
+        np.greater(logits[..., e, :], best, out=upd)
+        np.maximum(best, logits[..., e, :], out=best)
+        np.putmask(idx, upd, e)
+    return np.stack([np.count_nonzero(idx == e, axis=-1) for e in range(E)], -1) / N
 
 
 def specialization_steps(mono: np.ndarray, steps: np.ndarray

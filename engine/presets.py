@@ -22,7 +22,14 @@ class Preset:
     build: Callable[[bool], dict]  # quick -> raw config
 
     def raw(self, quick: bool = False) -> dict:
-        return self.build(quick)
+        raw = self.build(quick)
+        raw.setdefault("train", {}).setdefault("snapshots", PRESET_SNAPSHOTS)
+        return raw
+
+
+# Training dynamics recorded by every paper preset: the snapshot hook, dynamics and MoE Lens
+# cost 1-6 % of training at 8 (benchmarks/dynamics.py); a full fig4 grows by about 0.5 GB.
+PRESET_SNAPSHOTS = 8
 
 
 def _r(values, nd: int = 4) -> list[float]:
@@ -91,7 +98,10 @@ def _fig4(quick: bool) -> dict:
                 model["kind"] = "dense"
             variants.append({"model": model})
     return {
-        "model": {"kind": "moe"},
+        # random ties: at high sparsity most inputs are all-zero and tie every expert; sending
+        # them all to expert 0 skews which expert holds the last feature away from the
+        # authors' published diagrams (docs/fidelity.md)
+        "model": {"kind": "moe", "tie_break": "random"},
         "data": {"importance": "uniform"},
         "train": {"steps": 1000 if quick else 5000, "batch_size": 512, "lb_coef": 0.01,
                   "seeds": 2 if quick else 10, "select": "best"},

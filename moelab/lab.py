@@ -74,10 +74,10 @@ class Lab:
 
     def sql(self, query: str, format: Format = "pandas") -> Any:
         """Any read-only query of the lab's views (the guard of `moelab sql` applies)."""
-        from moelab.db.reads_dynamics import arrow_table, from_ipc
+        from moelab.db.reads_dynamics import arrow_table, read_arrow_file
         with self._client() as client:
-            if hasattr(client, "request"):  # the service: one Arrow stream over the socket
-                table = from_ipc(client.read("arrow_query", sql=query))
+            if hasattr(client, "request"):  # the service: one Arrow file, private, handed over
+                table = read_arrow_file(client.read("arrow_file", sql=query))
             else:  # the file, read here: no stream to encode
                 table = arrow_table(client._store, query)
         return _as(table, format)

@@ -113,3 +113,17 @@ def test_no_snapshots_no_dynamics_tables():
     tables = toy.train(runs, "cpu")
     assert "snapshots" not in tables and "dynamics_features" not in tables
     assert "lens" in tables  # every MoE run gets MoE Lens
+
+
+@pytest.mark.parametrize("k,E", [(1, 2), (1, 5), (2, 4)])
+def test_usage_per_snapshot_equals_the_stored_routing_statistics(k, E):
+    from moelab.engine import metrics as M
+    from moelab.engine.dynamics import routing
+    rng = np.random.default_rng(E)
+    router = rng.normal(size=(3, 4, E, 6))
+    x = rng.random((3, 200, 6)) * (rng.random((3, 200, 6)) < 0.4)  # all-zero inputs tie
+    usage, frac = routing(router, x, k)
+    for s in range(4):
+        rs = M.routing_stats(np.zeros((3, E, 2, 6)), np.zeros((3, E, 6)), router[:, s], x, k,
+                             np.zeros((3, E, 6), bool))
+        assert np.allclose(usage[:, s], rs.usage) and np.allclose(frac[:, s], rs.route_fraction)

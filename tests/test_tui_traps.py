@@ -180,7 +180,7 @@ def test_trap8_the_lab_reconnects_by_itself_and_says_so():
         assert "running" in str(table.get_row("3")[2])
         client.down = True
         await until(pilot, lambda: "reconnecting" in app.sub_title, timeout=10)
-        assert "reconnecting" in text(app, "#live-line")
+        await until(pilot, lambda: "reconnecting" in text(app, "#live-line"))
         client.exp3, client.pid, client.down = "done", 2, False
         await until(pilot, lambda: "done" in str(table.get_row("3")[2]), timeout=10)
         assert "reconnecting" not in app.sub_title

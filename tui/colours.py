@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 PURPLE = "#8e44ad"  # monosemantic feature (Elhage's colouring)
@@ -9,9 +10,13 @@ GREEN = "#27ae60"  # feature in superposition
 CURSOR = "#00ff00"  # never produced by the scales below, so the cursor always shows
 
 
+def _byte(v: float) -> int:
+    v = int(v * 255 + 0.5)
+    return 0 if v < 0 else 255 if v > 255 else v
+
+
 def hex_rgb(r: float, g: float, b: float) -> str:
-    clamp = lambda v: max(0, min(255, round(v * 255)))  # noqa: E731
-    return f"#{clamp(r):02x}{clamp(g):02x}{clamp(b):02x}"
+    return "#%02x%02x%02x" % (_byte(r), _byte(g), _byte(b))  # noqa: UP031 (hot: 20k a view)
 
 
 def unit_scale(values: Sequence[float | None]) -> list[float | None]:
@@ -26,7 +31,14 @@ def unit_scale(values: Sequence[float | None]) -> list[float | None]:
 
 def phase_colour(x: float, y: float) -> str:
     """SPEC's phase-diagram colour from superposition x and norm y, both in [0, 1]:
-    white = not represented, blue = monosemantic, red = superposition."""
+    white = not represented, blue = monosemantic, red = superposition. (Inputs are rounded
+    to 1/1024, far below a colour step, so the 20,000 cells of a large view share a cache.)"""
+    return _phase_colour(round(x * 1024), round(y * 1024))
+
+
+@functools.lru_cache(maxsize=65536)
+def _phase_colour(xi: int, yi: int) -> str:
+    x, y = xi / 1024, yi / 1024
     return hex_rgb(x * y + 1 - y, 1 - y, y * (1 - x) + 1 - y)
 
 

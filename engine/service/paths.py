@@ -4,7 +4,6 @@ For `/data/lab.duckdb`:
   /data/lab.duckdb.sock          the API socket (mode 0600)
   /data/lab.duckdb.service.json  pid, socket, log; locked (flock) while the service lives
   /data/lab.duckdb.service.log   the service's log
-  /data/lab.duckdb.exp7.result   a finished experiment on its way from the worker to the store
 
 None of them is opened through a symbolic link, and the service refuses to run while one of
 them belongs to another user (safefiles.py).
@@ -40,12 +39,6 @@ class ServicePaths:
         db = Path(db).expanduser().absolute()
         return cls(db=db, socket=socket_path(db), info=Path(f"{db}.service.json"),
                    log=Path(f"{db}.service.log"))
-
-    def result_file(self, experiment_id: int) -> Path:
-        return Path(f"{self.db}.exp{int(experiment_id)}.result")
-
-    def stale_results(self) -> list[Path]:
-        return sorted(self.db.parent.glob(f"{self.db.name}.exp*.result*"))
 
 
 def resolve_db(arg: str | os.PathLike | None) -> Path:

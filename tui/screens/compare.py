@@ -19,7 +19,7 @@ from textual_plotext import PlotextPlot
 from .. import compare_model as cm
 from ..fetch import Fetched, fetch
 from ..messages import DataChanged
-from ..widgets.cell_grid import CellGrid
+from ..widgets.cell_grid import CellGrid, fit_level
 from .base import LabScreen
 from .experts import colour_of, hex_colour
 from .run_detail import gram_colours, norm_bars
@@ -169,7 +169,9 @@ class CompareScreen(LabScreen):
             n = len(colours)
             grid = CellGrid(f"run {g.run_ids[0]} · expert {e['expert']}",
                             classes="compare-gram")
-            grid.level = 0 if n > 12 else 1
+            shown = max(1, min(len(self.groups), WEIGHT_PANELS))
+            grid.level = fit_level(n, n, max(self.size.width // shown - 4, 12), 24,
+                                   label_width=4)
             ticks = [str(j) if j in (0, n - 1) else "" for j in range(n)]
             grid.set_data(colours, ticks, ticks, f"±{vmax:.3g}", "i")
             title = Static(Text(g.label[:34], style="bold " + hex_colour(i)))

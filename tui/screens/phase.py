@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, ScrollableContainer
@@ -21,7 +22,8 @@ from ..widgets.cell_grid import CellGrid, fit_level
 from . import pickers
 from .base import LabScreen
 
-CHROME_LINES = 11  # header, tab bar, pickers, legend, cell info, footer
+CHROME_LINES = 12  # header, tab bar, pickers, legend, cell info, footer
+TALL = 45  # from this many lines the paper colour's legend is its two-dimensional key
 
 
 class PhaseScreen(LabScreen):
@@ -101,14 +103,15 @@ class PhaseScreen(LabScreen):
 
     # -- layout ----------------------------------------------------------------------------
     def fit(self) -> int:
-        """The cell size at which a row of grids fits the width, and one grid the height."""
+        """The cell size at which a row of grids fits the width, and two rows of grids
+        (one when there is one) the height: big cells, and still an overview."""
         if not self.grids:
             return 1
         per_row = max(g["setup"]["n_experts"] for g in self.grids)
         n_cols = max(len(g["last_importance"]) for g in self.grids)
         n_rows = max(len(g["sparsity"]) for g in self.grids)
         width = max(self.size.width - 2, 20) - 2 * per_row  # scrollbar, grid padding
-        height = max(self.size.height - CHROME_LINES, 6)
+        height = max(self.size.height - CHROME_LINES, 6) // min(len(self.grids), 2) - 1
         return fit_level(n_cols, n_rows, width, height, label_width=8, per_row=per_row)
 
     def show_grids(self, grids: list[dict]) -> None:
@@ -177,11 +180,16 @@ class PhaseScreen(LabScreen):
 
     def legend(self, lo, hi):
         label = pm.COLOURINGS[self.colouring][0]
+        if pm.is_paper(self.colouring) and self.size.height < TALL:
+            return Text.from_markup(
+                f"[on #ffffff]  [/] not represented  [on #0000ff]  [/] monosemantic  "
+                f"[on #ff0000]  [/] superposition   [dim]{label}; norm and superposition ÷ "
+                "their maxima per grid (under it)[/]")
         if pm.is_paper(self.colouring):
-            return key_text(phase_colour, "superposition ÷ max →", "norm ÷ max ↑", [
-                f"[b]{label}[/b]",
-                "[dim]white: not represented · blue: monosemantic · red: superposition[/]",
-                "[dim]norm and superposition ÷ their maxima over each grid (under it)[/]"])
+            notes = [f"[b]{label}[/b]",
+                     "[dim]white: not represented · blue: monosemantic · red: superposition[/]",
+                     "[dim]norm and superposition ÷ their maxima over each grid (under it)[/]"]
+            return key_text(phase_colour, "superposition ÷ max →", "norm ÷ max ↑", notes, n=3)
         return bar_text(sequential, lo, hi, label).append(
             "  (one scale for every grid)", style="dim")
 
@@ -216,7 +224,7 @@ class PhaseScreen(LabScreen):
             f"I_last {num(cell['last_importance'])}  │ norm {num(cell['norm'])}  "
             f"superposition {num(cell['superposition'])} (all j {num(cell['superposition_all'])})"
             f"  dim {num(cell['dimensionality'])}  loss {num(cell['eval_loss'])}  "
-            f"run {cell['run_id']}  [dim]Enter opens it, space marks it[/]")
+            f"run {cell['run_id']}")
 
     def on_cell_grid_chosen(self, message: CellGrid.Chosen) -> None:
         cell = self.cell_at(message.grid.id, message.col, message.row)

@@ -65,6 +65,8 @@ class RunDetailScreen(LabScreen):
     BINDINGS = [
         Binding("right_square_bracket", "expert(1)", "next expert"),
         Binding("left_square_bracket", "expert(-1)", "prev expert"),
+        Binding("comma", "snapshot(-1)", "earlier step"),  # < >: arrows move the Gram cursor
+        Binding("full_stop", "snapshot(1)", "later step"),
         Binding("space", "mark", "mark run"),
         Binding("escape", "app.pop_screen", "back"),
     ]
@@ -75,6 +77,9 @@ class RunDetailScreen(LabScreen):
         self.detail: dict | None = None
         self.expert = 0
         self.gram_vmax = 0.0
+        self.snap_steps: list[int] = []  # the run's snapshot steps, once scrubbed
+        self.snap_step: int | None = None  # the step shown; None: the final weights
+        self.final_experts: list[dict] | None = None
 
     def compose(self) -> ComposeResult:
         yield from self.top_bars()
@@ -101,6 +106,9 @@ class RunDetailScreen(LabScreen):
         fetch(self, "detail", lambda: self.lab.read("run_detail", run_id=run_id))
 
     def on_fetched(self, message: Fetched) -> None:
+        if message.key == "snapshot":
+            self.show_snapshot(message)
+            return
         if message.error or message.value is None:
             self.query_one("#run-title", Static).update(
                 f"[red]{message.error or f'no run {self.run_id}'}[/]")
@@ -121,8 +129,9 @@ class RunDetailScreen(LabScreen):
             f"S={num(run['sparsity'])} I_last={num(run['last_importance'])} · seed "
             f"{run['seed']}{' (chosen)' if run['chosen'] else ''} · eval loss "
             f"{num(run['eval_loss'])} · fpd {num(run['fpd'], 3)}\n"
-            f"[b]expert {self.expert} of {len(experts)}[/b] [dim](numbered from 0; \\[ and ] "
-            "switch experts; arrows move over the Gram matrix; space marks the run)[/]")
+            f"[b]expert {self.expert} of {len(experts)}[/b]{self.step_note()} [dim](numbered "
+            "from 0; \\[ and ] switch experts; < > training steps; arrows move over the Gram "
+            "matrix; space marks the run)[/]")
         colours, vmax = gram_colours(e["gram"])
         n = len(colours)
         ticks = [str(i) if i % 5 == 0 or i == n - 1 else "" for i in range(n)]
@@ -181,6 +190,39 @@ class RunDetailScreen(LabScreen):
         if self.detail:
             self.expert = (self.expert + delta) % len(self.detail["experts"])
             self.draw_expert()
+
+    # -- the step scrubber: the run at its snapshot steps (train.snapshots) -----------------
+    def action_snapshot(self, delta: int) -> None:
+        if self.detail is not None:
+            fetch(self, "snapshot", lambda: self.snapshot_at(delta))
+
+    def snapshot_at(self, delta: int) -> dict | None:
+        """(worker thread) The run at the snapshot step delta away from the one shown."""
+        steps = self.snap_steps or self.lab.read("snapshot_steps", run_id=self.run_id)
+        if not steps:
+            return {"steps": []}
+        at = len(steps) - 1 if self.snap_step is None else steps.index(self.snap_step)
+        step = steps[max(0, min(len(steps) - 1, at + delta))]
+        return self.lab.read("run_detail_at_step", run_id=self.run_id, step=step)
+
+    def show_snapshot(self, message: Fetched) -> None:
+        value = message.value
+        if message.error or not value or not value.get("steps"):
+            self.notify(message.error or "this run has no snapshots: train with "
+                        "train.snapshots = N to scrub through training", severity="warning")
+            return
+        if self.final_experts is None:
+            self.final_experts = self.detail["experts"]
+        self.snap_steps = value["steps"]
+        last = value["step"] == value["steps"][-1]
+        self.snap_step = None if last else value["step"]
+        self.detail["experts"] = self.final_experts if last else value["experts"]
+        self.draw_expert()
+
+    def step_note(self) -> str:
+        if self.snap_step is None:
+            return " · final weights" if self.snap_steps else ""
+        return f" · [b]step {self.snap_step}[/b] of {self.snap_steps[-1]}"
 
     def figure_name(self) -> str:
         return f"run-{self.run_id}-expert-{self.expert}"

@@ -248,8 +248,9 @@ class CellGrid(Widget, can_focus=True):
             if not label:
                 continue
             at = c * self.cell_width
-            if c == len(self.x_ticks) - 1:
-                at = max(at + self.cell_width - len(label), 0)
+            last = c == len(self.x_ticks) - 1
+            if last:  # ends under the last column, or follows the label before it
+                at = max(at + self.cell_width - len(label), free_from)
             if at < free_from:
                 continue
             line[at:at + len(label)] = label
