@@ -92,5 +92,6 @@ from . import (  # noqa: E402,F401
     reads_fidelity,
     reads_figures,
     reads_panels,
+    reads_phase,
     reads_service,
 )

@@ -173,5 +173,6 @@ def test_report_section_states_the_three_claims(db, crosscoded):
         text = "\n".join(section(client))
     finally:
         client.close()
-    assert f"### Experiment {crosscoded}" in text and text.count("**Paper:**") == 3
-    assert "4 crosscoders on model seeds [0, 1]" in text and "variance explained" in text
+    mine = text.split(f"### Experiment {crosscoded}\n")[1].split("### Experiment")[0]
+    assert mine.count("**Paper:**") == 3 and mine.count("**Verdict:**") == 3
+    assert "4 crosscoders on model seeds [0, 1]" in mine and "variance explained" in mine

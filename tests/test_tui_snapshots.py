@@ -41,10 +41,10 @@ def phase_reads() -> dict:
     return {
         "phase_experiments": lambda: [9],
         "experiments_panel": lambda: experiments,
-        "phase_setups": lambda experiment_id: [{"n_features": 3, "d_hidden": 2,
-                                                "n_experts": 2}],
-        "phase_grid": lambda **_: {"sparsity": SPARSITY, "last_importance": IMPORTANCE,
-                                   "n_experts": 2, "cells": cells()},
+        "phase_grids": lambda experiment_id: [{
+            "setup": {"n_features": 3, "d_hidden": 2, "n_experts": 2},
+            "sparsity": SPARSITY, "last_importance": IMPORTANCE, "n_experts": 2,
+            "cells": cells()}],
     }
 
 

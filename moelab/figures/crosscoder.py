@@ -53,7 +53,8 @@ def draw_relative_norms(source: Source):
         ax.set_title(f"{label}\n{len(rows)} crosscoders, {len(live)} live latents")
         ax.set_xlim(0, 1)
     axes[0].set_ylabel("latents")
-    axes[0].legend(frameon=False, loc="upper left")
+    fig.legend(*axes[0].get_legend_handles_labels(), frameon=False, loc="outside lower center",
+               ncols=2)
     fig.suptitle(f"Relative decoder norms — {source.title}")
     return fig
 
@@ -115,7 +116,7 @@ def draw_recovery(source: Source):
                for k, c in CLASS_COLOURS.items() if k not in ("designated", "dead")]
     handles += [axes[0].scatter([], [], s=8, color="#777777", marker=m, label=t)
                 for m, t in (("o", "in the dense model"), ("^", "in the MoE"))]
-    axes[-1].legend(handles=handles, frameon=False, loc="lower right",
-                    title="class of the best latent")
+    fig.legend(handles=handles, frameon=False, loc="outside right center",
+               title="class of the best latent")
     fig.suptitle(f"Recovery of the true input features — {source.title}")
     return fig

@@ -66,38 +66,38 @@ class PhaseScreen(LabScreen):
         self.reload()
 
     def reload(self) -> None:
+        """The experiments with a phase sweep, and the default one's grids in the same
+        worker (one round trip fewer before the grids show)."""
+        current = self.app.current_experiment
+
         def work():
             ids = set(self.lab.read("phase_experiments"))
-            return [e for e in self.lab.read("experiments_panel") if e["experiment_id"] in ids]
+            exps = [e for e in self.lab.read("experiments_panel") if e["experiment_id"] in ids]
+            choice = pickers.pick_default(exps, current, ("fig4",))
+            return exps, choice, (None if choice is None else self.read_grids(choice))
         fetch(self, "experiments", work)
+
+    def read_grids(self, experiment: int) -> list[dict]:
+        return self.lab.read("phase_grids", experiment_id=experiment)
 
     def on_data_changed(self, message: DataChanged) -> None:
         self.reload()
 
     def load(self, experiment: int) -> None:
         self.experiment = experiment
-
-        def work():
-            setups = self.lab.read("phase_setups", experiment_id=experiment)
-            return [self.lab.read("phase_grid", experiment_id=experiment,
-                                  n_features=s["n_features"], d_hidden=s["d_hidden"],
-                                  n_experts=s["n_experts"]) | {"setup": s} for s in setups]
-        fetch(self, "grids", work)
+        fetch(self, "grids", lambda: self.read_grids(experiment))
 
     def on_fetched(self, message: Fetched) -> None:
         if message.error:
             self.notify(message.error, severity="error")
             return
         if message.key == "experiments":
-            exps = message.value
-            choice = pickers.pick_default(exps, self.app.current_experiment, ("fig4",))
+            exps, choice, grids = message.value
             pickers.fill(self.query_one("#experiment", Select), exps, choice)
             self.experiment_name = next((e["name"] for e in exps
                                          if e["experiment_id"] == choice), "")
-            if choice is not None:
-                self.load(choice)
-            else:
-                self.show_grids([])
+            self.experiment = choice
+            self.show_grids(grids or [])
         elif message.key == "grids":
             self.show_grids(message.value)
 
