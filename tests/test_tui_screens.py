@@ -273,7 +273,9 @@ def test_live_progress_is_coalesced_and_shown():
                                     "eta_seconds": 5.0})
         await until(pilot, lambda: (app.running or {}).get("step") == 2000, timeout=30)
         assert ticks < 2000  # coalesced: the UI never handles every event
-        assert "100%" in str(app.screen.query_one("#experiments").get_row("3")[3])
+        # The view hears of it by a message of its own, a moment later.
+        await until(pilot, lambda: "100%" in str(
+            app.screen.query_one("#experiments").get_row("3")[3]))
         assert "training #3" in text(app, "#live-line")
         client.event_queue.put({"type": "status", "experiment_id": 3, "status": "done"})
         await until(pilot, lambda: app.running is None)

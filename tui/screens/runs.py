@@ -18,8 +18,8 @@ from ..runs_view import RunsView
 from ..settings import Named
 from ..widgets.virtual_table import VirtualTable
 from .base import LabScreen
-from .choosers import ColumnChooser, NamePicker, column_choices
-from .prompts import Confirm, TextPrompt
+from .prompts import Confirm
+from .runs_columns import RunsColumns
 
 WELCOME = """[b]Welcome to moelab.[/b]
 
@@ -32,7 +32,7 @@ Or press [b]2[/b] to pick another preset, [b]?[/b] for every key, [b]ctrl+p[/b] 
 EXPERIMENT_COLUMNS = ("id", "name", "status", "progress", "runs", "device", "created")
 
 
-class RunsScreen(LabScreen):
+class RunsScreen(RunsColumns, LabScreen):
     VIEW = "runs"
     BINDINGS = [
         Binding("slash", "focus_filter", "filter"),
@@ -140,9 +140,7 @@ class RunsScreen(LabScreen):
                 page, rows = message.value
                 self.runs_table.set_page(page, rows)
         elif message.key == "choices" and message.value is not None:
-            self.app.push_screen(ColumnChooser(self.view.columns,
-                                               column_choices(message.value)),
-                                 self._columns_chosen)
+            self.show_chooser(message.value)
         elif message.key in ("cancel", "choices"):
             sev = "error" if message.error else "information"
             self.notify(message.error or str(message.value), severity=sev)
@@ -273,77 +271,6 @@ class RunsScreen(LabScreen):
 
     def action_reload(self) -> None:
         self.reload()
-
-    # -- marks -----------------------------------------------------------------------------
-    def action_mark(self) -> None:
-        if not self.experiments:
-            self.app.quick_start()  # the empty database's one key
-            return
-        t = self.runs_table
-        run_id = t.run_id_of(t.cursor_value)
-        if run_id is None:
-            self.notify("move to a run in the runs table (with its run_id column) to mark it",
-                        severity="warning")
-            return
-        self.app.toggle_mark(run_id)
-        t.action_move(1)
-
-    def action_unmark(self) -> None:
-        self.app.set_marks(())
-
-    def marks_changed(self) -> None:
-        super().marks_changed()
-        self.runs_table.set_marks(self.app.marked)
-
-    # -- columns and views -----------------------------------------------------------------
-    def _cursor_column(self) -> str | None:
-        t = self.runs_table
-        return t.columns[t.cursor_col] if t.columns else None
-
-    def action_hide_column(self) -> None:
-        col = self._cursor_column()
-        if col is not None:
-            self.view.hide(col)
-            self.load_runs()
-
-    def action_move_column(self, delta: int) -> None:
-        col = self._cursor_column()
-        if col is not None:
-            self.runs_table.cursor_col = self.view.move(col, delta)
-            self.load_runs()
-
-    def action_choose_columns(self) -> None:
-        fetch(self, "choices", lambda: self.lab.read("runs_column_choices"))
-
-    def _columns_chosen(self, columns: list[str] | None) -> None:
-        if columns:
-            self.view.set_columns(columns)
-            self.load_runs()
-
-    def action_save_view(self) -> None:
-        def save(name: str | None) -> None:
-            if name:
-                try:
-                    self.views.put(name, self.view.to_dict())
-                except OSError as err:
-                    self.notify(f"cannot save the view: {err}", severity="error")
-                    return
-                self.notify(f"saved view {name!r} ({self.view.describe()}); w opens it")
-        self.app.push_screen(TextPrompt("Save this view (filter, columns, sort) as:",
-                                        placeholder="a name"), save)
-
-    def action_open_view(self) -> None:
-        def describe(d: dict) -> str:
-            return RunsView.from_dict(d).describe()
-
-        def picked(name: str | None) -> None:
-            saved = self.views.all().get(name) if name else None
-            if saved is not None:
-                self.view = RunsView.from_dict(saved)
-                self.query_one("#filter", Input).value = self.view.where
-                self.load_runs()
-        self.app.push_screen(NamePicker("Saved views", self.views.all(), describe,
-                                        self.views.delete), picked)
 
     def action_cancel(self) -> None:
         exp = self.selected_experiment()
