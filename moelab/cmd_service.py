@@ -247,7 +247,8 @@ def _stored(row: dict, sep: str = "; ") -> str:
 
 
 def _where(info: dict) -> str:
-    return f"pid {info.get('pid')}, socket {info.get('socket')}, log {info.get('log')}"
+    trains = f", trains on {info['executor']}" if info.get("executor") else ""
+    return f"pid {info.get('pid')}, socket {info.get('socket')}, log {info.get('log')}{trains}"
 
 
 def _duration(seconds) -> str:

@@ -100,6 +100,7 @@ def start(paths: ServicePaths, dask: str | None = None):
     server = LabServer(str(paths.socket), service)
     info = {"pid": os.getpid(), "socket": str(paths.socket), "db": str(paths.db),
             "log": str(paths.log), "host": socket.gethostname(),
+            "executor": service.executor.name,
             "started_at": dt.datetime.now(dt.UTC).replace(tzinfo=None).isoformat()}
     data = json.dumps(info).encode()
     os.ftruncate(lock_fd, 0)
