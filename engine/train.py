@@ -80,11 +80,12 @@ def data_key(run: RunSpec) -> int:
 
 
 def make_trainer(runs: list[RunSpec], device: str, settings: BatchSettings | None = None):
-    from .model import init_instance
+    from .inits import init_run, tie_key
 
     r0 = runs[0]
     m, t = r0.model, r0.train
-    parts = [init_instance(r.model, r.seed) for r in runs]
+    parts = [init_run(r) for r in runs]  # each from the run's own settings and seed
+    ties = [tie_key(r) for r in runs]
     init = tuple(np.stack([p[i] for p in parts]).astype(np.float32) for i in range(3))
     settings = settings or BatchSettings.of(runs)
     common = dict(k=m.k, gating=m.gating, reduction=t.feature_reduction,
@@ -94,9 +95,10 @@ def make_trainer(runs: list[RunSpec], device: str, settings: BatchSettings | Non
 
         from .cpu.trainer import CpuTrainer
         return CpuTrainer(init, settings, [data_key(r) for r in runs],
-                          threads=torch.get_num_threads(), **common)
+                          threads=torch.get_num_threads(), tie_keys=ties, **common)
     from .torch_trainer import TorchTrainer
-    return TorchTrainer(init, settings, _batch_seed(runs), device=device, **common)
+    return TorchTrainer(init, settings, _batch_seed(runs), device=device, tie_keys=ties,
+                        **common)
 
 
 def train_batch(runs: list[RunSpec], device: str = "cpu",

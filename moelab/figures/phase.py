@@ -14,7 +14,7 @@ from .style import MISSING, figure, phase_rgb
 
 # The paper's setups: (n_features, d_hidden) -> letter (engine.presets.FIG4_SETUPS).
 SETUP_LETTERS = {(2, 1): "A", (3, 1): "B", (3, 2): "C"}
-UNSTABLE = 0.5  # a cell whose seeds match the chosen one's class less often is marked
+UNSTABLE = 0.5  # a cell where at most this share of its seeds match the chosen one is marked
 METRICS = {"superposition_all": "Σ over all j incl. i (the authors' phase plots)",
            "superposition": "Σ over j ≠ i (Elhage)"}
 
@@ -86,7 +86,8 @@ def draw(source: Source):
     fig.supxlabel("last feature importance (relative to the others, which are 1)")
     note = seeds_note(source, source.rows("figure_runs"), lambda r: r["point"])
     if unstable:
-        note += f"; · = unstable cell (under {UNSTABLE:.0%} of its seeds match the chosen one)"
+        note += (f"; · = unstable cell (at most {UNSTABLE:.0%} of its seeds match the chosen "
+                 "one)")
     fig.suptitle(f"Phase diagrams of the last feature — {source.title}; {note}\n"
                  f"4.X.e/E = setup X, expert e of E (stored as expert e − 1). Colour: norm y "
                  f"and superposition x\n({metric}: {METRICS[metric]}), each ÷ its max over "
@@ -96,11 +97,11 @@ def draw(source: Source):
 
 def _unstable_cells(source: Source) -> dict[tuple, set]:
     """(n, m, E) -> the (sparsity, last importance) cells whose seeds mostly disagree with
-    the chosen seed's last-feature class (seed stability < UNSTABLE); empty for one seed."""
+    the chosen seed's last-feature class (seed stability ≤ UNSTABLE); empty for one seed."""
     out: dict[tuple, set] = {}
     rows = as_rows(source.client.read("seed_stability", experiment_id=source.experiment_id))
     for r in rows:
-        if r["n_seeds"] > 1 and r["stability"] < UNSTABLE:
+        if r["n_seeds"] > 1 and r["stability"] <= UNSTABLE:
             out.setdefault((r["n_features"], r["d_hidden"], r["n_experts"]), set()).add(
                 (r["sparsity"], r["last_importance"]))
     return out

@@ -230,14 +230,14 @@ def near(hits: list[bool], paper: float, what: str, within: float = 0.1) -> Verd
 def stable_cells(unstable_share: dict[str, float], agree: float = 0.1,
                  partly: float = 0.5) -> Verdict:
     """Beyond the paper: a cell's class does not hang on its seed. Per setup, the share of
-    cells whose seeds match the chosen seed's class less than half the time."""
+    cells where at most half of the seeds match the chosen seed's class."""
     worst = max(unstable_share.values()) if unstable_share else math.nan
     word = AGREES if worst <= agree else (PARTLY if worst <= partly else DIFFERS)
     return Verdict(word, "unstable cells per setup: " + "; ".join(
         f"{k} {v:.0%}" for k, v in unstable_share.items()),
         "seed stability per cell = share of its seeds (the chosen one included) whose "
         "last-feature classes match the chosen seed's, experts matched; a cell is unstable "
-        f"below 50 %; agrees when every setup has ≤ {agree:.0%} unstable cells, partly at "
+        f"at 50 % or less; agrees when every setup has ≤ {agree:.0%} unstable cells, partly at "
         f"≤ {partly:.0%}")
 
 
