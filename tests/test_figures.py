@@ -185,13 +185,13 @@ def test_phase_diagram_panels_and_colours(client, lab, tmp_path):
     # corners of the dense panel: white (norm 0), blue (norm max, no superposition), red
     assert has_colour(img, (0, 0, 255)) and has_colour(img, (255, 0, 0))
     svg = svg_text(draw(client, ids, "phase-diagram", "phase", tmp_path, ".svg"))
-    for label in ("4.A.1/1", "4.A.1/2", "4.A.2/2", "feature sparsity S",
-                  "last feature importance", "superposition_all"):
+    for label in ("4.A expert 0 of 1", "4.A expert 0 of 2", "4.A expert 1 of 2",
+                  "feature sparsity S", "last feature importance", "superposition_all"):
         assert label in svg
-    assert "4.A.2/1" not in svg
+    assert "4.A expert 1 of 1" not in svg
     svg = svg_text(draw(client, ids, "phase-diagram", "phase", tmp_path, ".svg",
                         metric="superposition", expert=1))
-    assert "4.A.2/2" in svg and "4.A.1/1" not in svg and "j ≠ i" in svg
+    assert "4.A expert 1 of 2" in svg and "4.A expert 0 of 1" not in svg and "j ≠ i" in svg
 
 
 def test_phase_diagram_colour_follows_spec():

@@ -52,7 +52,7 @@ def phase_panels(source: Source, metric: str) -> list[dict]:
                 norm[at], sp[at] = c["norm"], c[metric]
                 mono[at] = bool(c["monosemantic"])
             panels.append({"n_features": n, "d_hidden": m, "n_experts": E, "expert": e,
-                           "label": f"4.{setup_letter(n, m)}.{e + 1}/{E}",
+                           "label": f"4.{setup_letter(n, m)} expert {e} of {E}",
                            "sparsity": sparsities, "last_importance": importances,
                            "norm": norm, "superposition": sp, "monosemantic": mono,
                            "y": _scaled(norm), "x": _scaled(sp)})
@@ -89,8 +89,9 @@ def draw(source: Source):
         note += (f"; · = unstable cell (at most {UNSTABLE:.0%} of its seeds match the chosen "
                  "one)")
     fig.suptitle(f"Phase diagrams of the last feature — {source.title}; {note}\n"
-                 f"4.X.e/E = setup X, expert e of E (stored as expert e − 1). Colour: norm y "
-                 f"and superposition x\n({metric}: {METRICS[metric]}), each ÷ its max over "
+                 "4.X expert e of E = setup X, expert e (numbered from 0, as stored). "
+                 f"Colour: norm y and superposition x\n({metric}: {METRICS[metric]}), each "
+                 "÷ its max over "
                  "the grid of that expert")
     return fig
 
