@@ -51,8 +51,8 @@ def test_snapshots_at_the_asked_steps_the_last_equal_to_the_final_weights():
     assert snap.W.shape == (2, 5, 2, 2, 4)
     assert np.array_equal(snap.W[:, -1], res.W) and np.array_equal(snap.b[:, -1], res.b)
     assert np.array_equal(snap.router[:, -1], res.router)
-    from moelab.engine.model import init_instance  # what the trainer starts from
-    W0, _, router0 = init_instance(runs[0].model, runs[0].seed)
+    from moelab.engine.inits import init_run  # what the trainer starts from
+    W0, _, router0 = init_run(runs[0])
     assert np.allclose(snap.W[0, 0], W0) and np.allclose(snap.router[0, 0], router0)
     # reading the trainer does not disturb it: the same final weights without snapshots
     plain = train_batch(expand(_cfg(snapshots=0)), "cpu")
