@@ -98,6 +98,10 @@ def _top_k_mask(logits: np.ndarray, k: int) -> np.ndarray:
     E = logits.shape[-1]
     if k >= E:
         return np.ones(logits.shape, dtype=bool)
+    if k == 1:  # argmax takes the first maximum, as the stable sort below: no sort needed
+        mask = np.zeros(logits.shape, dtype=bool)
+        np.put_along_axis(mask, logits.argmax(-1)[..., None], True, axis=-1)
+        return mask
     order = np.argsort(-logits, axis=-1, kind="stable")[..., :k]
     mask = np.zeros(logits.shape, dtype=bool)
     np.put_along_axis(mask, order, True, axis=-1)
@@ -114,7 +118,8 @@ def top_k_weights(scores: np.ndarray, k: int, random_ties: np.ndarray | None = N
     E = scores.shape[-1]
     if random_ties is None or not np.any(random_ties) or k >= E:
         return lowest
-    kth = -np.sort(-scores, axis=-1)[..., k - 1:k]  # the k-th largest
+    # the k-th largest (for k = 1 the maximum, without a sort)
+    kth = scores.max(-1, keepdims=True) if k == 1 else -np.sort(-scores, axis=-1)[..., k - 1:k]
     above = (scores > kth).sum(-1, keepdims=True)
     tied = scores == kth
     share = np.where(scores > kth, 1.0, np.where(tied, (k - above) / tied.sum(-1, keepdims=True),
@@ -140,7 +145,8 @@ def routing_stats(W: np.ndarray, b: np.ndarray, router: np.ndarray, x: np.ndarra
     """Routing statistics on a sample of inputs x (inst, N, n), with mono (inst, E, n); for
     instances with random_ties, tied inputs count as shared (top_k_weights)."""
     n_inst, E = router.shape[:2]
-    probs = _softmax(np.einsum("ibn,ien->ibe", x, router))
+    R_t = np.swapaxes(router, 1, 2)  # (inst, n, E): batched matmuls beat einsum here
+    probs = _softmax(x @ R_t)
     chosen = top_k_weights(probs, k, random_ties)
     gated = probs * chosen
     gates = gated / gated.sum(-1, keepdims=True)
@@ -148,9 +154,9 @@ def routing_stats(W: np.ndarray, b: np.ndarray, router: np.ndarray, x: np.ndarra
     with np.errstate(invalid="ignore", divide="ignore"):
         # α_iᵉ: among samples with x_i > 0, the share routed to e
         n_active = active.sum(1)  # (inst, n)
-        routed_active = np.einsum("ibe,ibn->ien", chosen, active)
+        routed_active = np.swapaxes(chosen, 1, 2) @ active
         alpha = routed_active / n_active[:, None, :]
-        any_mono = np.einsum("ibn,ien->ibe", active, mono.astype(np.float64)) > 0
+        any_mono = (active @ np.swapaxes(mono, 1, 2).astype(np.float64)) > 0
         usage_any = (chosen * any_mono).sum(1) / any_mono.sum(1)
     usage_only = _usage_only_mono(router, x, k, mono, random_ties)
     cos = np.full(n_inst, np.nan)
@@ -165,9 +171,12 @@ def _usage_only_mono(router, x, k, mono, random_ties=None) -> np.ndarray:
     monosemantic features of each sample and route what is left."""
     n_inst, E, _ = router.shape
     out = np.full((n_inst, E), np.nan)
+    R_t = np.swapaxes(router, 1, 2)
     for e in range(E):
+        if not mono[:, e].any():
+            continue  # no instance has a monosemantic feature in e: NaN everywhere
         xe = x * mono[:, e, None, :]
-        probs = _softmax(np.einsum("ibn,ifn->ibf", xe, router))
+        probs = _softmax(xe @ R_t)
         to_e = top_k_weights(probs, k, random_ties)[..., e]
         keep = (xe > 0).any(-1)
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -135,6 +135,12 @@ class TorchTrainer:
         self.opt.step(self.grad, self.upto)
         return rec, lb, gn
 
+    def steps(self, first: int, last: int):
+        """Steps first … last (the CPU trainer's interface); step last's losses."""
+        for t in range(first, last + 1):
+            out = self.step(t)
+        return out
+
     @torch.no_grad()
     def eval_loss(self, n_samples: int, seed: int, chunk: int = 2048) -> np.ndarray:
         """Reconstruction loss on one fresh batch that every instance shares."""

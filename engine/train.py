@@ -115,10 +115,13 @@ def train_batch(runs: list[RunSpec], device: str = "cpu",
     recorder = Recorder(snapshot_steps(t.steps, t.snapshots, t.snapshot_spacing))
     try:
         recorder.take(0, trainer)  # the initialisation, before the first update
-        for step in range(1, t.steps + 1):
+        step = 0
+        for last in _stops(t.steps, t.log_every, progress_every, recorder.steps):
             if cancel is not None and cancel():
                 raise Cancelled()
-            rec, lb, grad_norm = trainer.step(step)
+            # the steps up to the next one anything reads run in one hand-over
+            rec, lb, grad_norm = trainer.steps(step + 1, last)
+            step = last
             recorder.take(step, trainer)
             if step % t.log_every == 0 or step == t.steps or step == 1:
                 log_steps.append(step)
@@ -141,6 +144,15 @@ def train_batch(runs: list[RunSpec], device: str = "cpu",
         log={k: np.stack([_numpy(a) for a in v], 1) for k, v in log_vals.items()},
         train_seconds=time.perf_counter() - t0, started_at=started, finished_at=time.time(),
         device=device, snapshots=recorder.result())
+
+
+def _stops(steps: int, log_every: int, progress_every: int, snapshot_at) -> list[int]:
+    """The steps after which the loop reads the trainer (logs, progress and cancel checks,
+    snapshots), in order; the steps between them run in one call."""
+    at = {1, steps, *range(log_every, steps + 1, log_every),
+          *range(progress_every, steps + 1, progress_every)}
+    at.update(int(s) for s in snapshot_at if s > 0)
+    return sorted(at)
 
 
 def _numpy(a) -> np.ndarray:

@@ -151,3 +151,30 @@ def test_a_worker_with_another_moelab_is_refused(cluster, tmp_path):
     out = _engine_start(cluster.db, cluster.address)
     assert out.returncode == 2
     assert out.stderr.count("\n") == 1 and "runs moelab 0.0.0-other" in out.stderr
+
+
+def test_a_registered_custom_metric_is_computed_on_the_dask_workers(cluster, tmp_path):
+    """The workers load the user's module from the path `metric add` recorded (a shared
+    filesystem, as on a cluster), not from their own import path."""
+    (tmp_path / "cm_dask.py").write_text(
+        "import numpy as np\n\ndef top_norm(run):\n"
+        "    return float(np.linalg.norm(run.W, axis=1).max())\n")
+    add = subprocess.run([*MOELAB, "metric", "add", "top", "cm_dask:top_norm",
+                          "--db", str(cluster.db)], capture_output=True, text=True,
+                         cwd=tmp_path, timeout=120)
+    assert add.returncode == 0, add.stderr
+    cluster.worker()
+    wait_for(lambda: _workers(cluster.address) == 1, timeout=60)
+    assert _engine_start(cluster.db, cluster.address).returncode == 0
+    with ServiceClient(cluster.db) as client:
+        eid = client.submit(tiny(200, "0.5,0.9"))
+        row = wait_for(lambda: finished(client, eid), timeout=180)
+        assert row["status"] == "done", row["message"]
+        _, rows = client.sql(f"SELECT c.value, r.d_hidden, r.n_features, list(w.W) "
+                             f"FROM custom_metrics c JOIN runs r USING (run_id) "
+                             f"JOIN weights w USING (run_id) WHERE r.experiment_id = {eid} "
+                             f"AND c.name = 'top' GROUP BY ALL")
+    assert len(rows) == 2
+    for value, m, n, Ws in rows:  # the function's value on the stored weights
+        W = np.asarray(Ws, np.float64).reshape(-1, m, n)
+        assert value == pytest.approx(np.linalg.norm(W, axis=1).max(), rel=1e-5)

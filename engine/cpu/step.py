@@ -35,28 +35,33 @@ def _adamw(p, g, m, v, lr, wd, b1, b2, eps, bc1, bc2):
 
 
 @njit(nogil=True, cache=True)
-def train_step(lo, hi, params, grads, m1, m2, state, neg_inv_p, last_scale, coef, imp, scale,
-               lb_coef, k, switch, batch, L, adam, rec, lb, router_grad_norm, tie_keys, t):
-    """Step t of every instance. params/grads/m1/m2 are (W, b, R) tuples of
-    (inst, …) arrays; adam = (lr, weight_decay, beta1, beta2, eps, bias_corr1, bias_corr2);
-    tie_keys (inst,) uint64 key each instance's random routing ties (0: lowest expert).
-    Writes each instance's rec and lb losses and router gradient norm (before the update)."""
+def train_steps(lo, hi, params, grads, m1, m2, state, neg_inv_p, last_scale, coef, imp, scale,
+                lb_coef, k, switch, batch, L, adam, bc1, bc2, rec, lb, router_grad_norm,
+                tie_keys, t_first):
+    """Steps t_first … t_first + len(bc1) − 1 of every instance, one instance at a time (its
+    weights stay in cache, and a thread gets many steps per hand-over). params/grads/m1/m2
+    are (W, b, R) tuples of (inst, …) arrays; adam = (lr, weight_decay, beta1, beta2, eps);
+    bc1/bc2 the bias corrections of each step; tie_keys (inst,) uint64 key each instance's
+    random routing ties (0: lowest expert). Writes each instance's rec and lb losses and
+    router gradient norm at the last step (before its update)."""
     W, b, R = params
     dW, db, dR = grads
     _, E, m, n = W.shape
-    lr, wd, b1, b2, eps, bc1, bc2 = adam
+    lr, wd, b1, b2, eps = adam
     w = make_work(n, m, E, k, batch, L)
     for i in range(lo, hi):
-        fill_sparse(state[i], neg_inv_p[i], last_scale[i], batch, w.x)
-        r, l = instance_loss_grad(W[i], b[i], R[i], coef[i], imp[i], scale, lb_coef[i],
-                                  k, switch, batch, True, dW[i], db[i], dR[i], w, tie_keys[i], t)
+        for j in range(bc1.size):
+            fill_sparse(state[i], neg_inv_p[i], last_scale[i], batch, w.x)
+            r, l = instance_loss_grad(W[i], b[i], R[i], coef[i], imp[i], scale, lb_coef[i], k,
+                                      switch, batch, True, dW[i], db[i], dR[i], w, tie_keys[i],
+                                      t_first + j)
+            _adamw(W[i], dW[i], m1[0][i], m2[0][i], lr, wd, b1, b2, eps, bc1[j], bc2[j])
+            _adamw(b[i], db[i], m1[1][i], m2[1][i], lr, wd, b1, b2, eps, bc1[j], bc2[j])
+            if E > 1:  # a dense model's router is never used: no gradient, no decay
+                _adamw(R[i], dR[i], m1[2][i], m2[2][i], lr, wd, b1, b2, eps, bc1[j], bc2[j])
         rec[i] = r
         lb[i] = l
         router_grad_norm[i] = np.sqrt(np.sum(dR[i] * dR[i]))
-        _adamw(W[i], dW[i], m1[0][i], m2[0][i], lr, wd, b1, b2, eps, bc1, bc2)
-        _adamw(b[i], db[i], m1[1][i], m2[1][i], lr, wd, b1, b2, eps, bc1, bc2)
-        if E > 1:  # a dense model's router is never used: no gradient, no decay
-            _adamw(R[i], dR[i], m1[2][i], m2[2][i], lr, wd, b1, b2, eps, bc1, bc2)
 
 
 @njit(nogil=True, cache=True)
@@ -85,7 +90,7 @@ def eval_loss(lo, hi, params, u, p, last_scale, imp, scale, k, switch, L, rec, t
 def loss_grad(lo, hi, params, x, imp, coef, scale, lb_coef, k, switch, L, rec, lb, grads,
               tie_keys):
     """Losses and gradients of every instance on given data x (inst, n, B): for tests and
-    inspection; training draws its own data in train_step."""
+    inspection; training draws its own data in train_steps."""
     W, b, R = params
     dW, db, dR = grads
     _, E, m, n = W.shape

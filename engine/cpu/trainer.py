@@ -67,13 +67,22 @@ class CpuTrainer:
     def step(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Step t (from 1) of every instance: (rec, lb, router gradient norm), each (inst,),
         measured before the update."""
+        return self.steps(t, t)
+
+    def steps(self, first: int, last: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Steps first … last, each thread running all of them on its instances in one
+        hand-over (a hand-over costs about 0.15 ms; a small instance's step, microseconds).
+        Returns step last's (rec, lb, router gradient norm)."""
         b1, b2 = BETAS
-        adam = (self.lr, self.wd, b1, b2, EPS, 1 - b1 ** t, 1 - b2 ** t)
-        self._parallel(compiled.train_step, self.params, self.grads, self.m1, self.m2,
+        ts = range(first, last + 1)
+        # the bias corrections in Python floats, exactly as one step at a time computed them
+        bc1 = np.array([1 - b1 ** t for t in ts])
+        bc2 = np.array([1 - b2 ** t for t in ts])
+        self._parallel(compiled.train_steps, self.params, self.grads, self.m1, self.m2,
                        self.state, self.neg_inv_p, self.last_scale, self.coef,
                        self.importance, self.scale, self.lb_coef, self.k, self.switch,
-                       self.batch, self.L, adam, self.rec, self.lb, self.router_grad_norm,
-                       self.tie_keys, t)
+                       self.batch, self.L, (self.lr, self.wd, b1, b2, EPS), bc1, bc2,
+                       self.rec, self.lb, self.router_grad_norm, self.tie_keys, first)
         return self.rec.copy(), self.lb.copy(), self.router_grad_norm.copy()
 
     def eval_loss(self, n_samples: int, seed: int) -> np.ndarray:

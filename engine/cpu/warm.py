@@ -26,7 +26,7 @@ def warm() -> float:
                              last_scale=np.ones(2), lb_coef=np.full(2, 0.01))
     tr = CpuTrainer(init, settings, [1, 2], k=k, gating="renorm", reduction="sum",
                     batch_size=8, lr=1e-3, weight_decay=0.01, threads=1)
-    tr.step(1)
+    tr.steps(1, 2)
     tr.eval_loss(8, seed=0)
     tr.close()
     loss_and_grads(init, rng.random((2, 8, n)), settings.importance, settings.lb_coef, k,
