@@ -68,9 +68,11 @@ def unit_work_for(cfg, n_units: int) -> float:
     return sum(run_cost(r) * r.train.steps for r in expand(cfg)) / n_units
 
 
-def timed(executor, cfg, n_units: int) -> tuple[float, list[float], int]:
+def timed(executor, cfg, n_units: int | None) -> tuple[float, list[float], int]:
+    """Seconds to train and store cfg as about n_units units (None: the lab's unit size)."""
     runs = expand(cfg)
-    units = plan(cfg, 1, unit_work=unit_work_for(cfg, n_units), runs=runs, device="cpu")
+    work = None if n_units is None else unit_work_for(cfg, n_units)
+    units = plan(cfg, 1, unit_work=work, runs=runs, device="cpu")
     sink = _Sink(cfg, len(runs), len(units))
     t0 = time.perf_counter()
     executor.run(units, sink, lambda: False)
@@ -131,6 +133,25 @@ def executors(quick: bool, dask: bool) -> None:
             cluster.close()
 
 
+def fig4_full(steps: int | None) -> None:
+    """The full fig4 grid with one seed per cell (18,096 models), in the lab's own units,
+    through the local worker and through a LocalCluster of 2 one-thread workers."""
+    from moelab.engine.executors.dask import DaskExecutor
+    raw = get("fig4").raw(False)
+    raw["train"] = {**raw.get("train", {}), "seeds": 1, **({"steps": steps} if steps else {})}
+    cfg = from_dict(raw)
+    t_local, _, n = timed(LocalExecutor(), cfg, None)
+    print(f"fig4 full, one seed per cell: {len(expand(cfg))} runs x {cfg.train.steps} steps "
+          f"in {n} units: local worker {t_local:.0f} s", flush=True)
+    cluster = DaskExecutor("local:2")
+    try:
+        t_dask, _, _ = timed(cluster, cfg, None)
+    finally:
+        cluster.close()
+    print(f"fig4 full, one seed per cell: LocalCluster of 2 one-thread workers {t_dask:.0f} s "
+          f"({100 * (t_dask / t_local - 1):+.1f}% against the local worker)")
+
+
 def memory(quick: bool) -> None:
     cfg = from_dict(sweep(40 if quick else 120, 300))
     _, rss, n = timed(InProcessExecutor(), cfg, 60)
@@ -144,10 +165,17 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m moelab.benchmarks.streaming")
     ap.add_argument("--quick", action="store_true", help="smaller sweeps (about 2 minutes)")
     ap.add_argument("--no-dask", action="store_true", help="skip the LocalCluster comparison")
+    ap.add_argument("--fig4-full", action="store_true",
+                    help="only: the full fig4 grid, one seed per cell, local worker against a "
+                         "LocalCluster (about half an hour on 2 cores)")
+    ap.add_argument("--steps", type=int, help="with --fig4-full: fewer training steps")
     args = ap.parse_args(argv)
     # The lab's worker trains at idle priority so the interface stays quick; for a fair
     # race against Dask's workers (normal priority) it trains at normal priority here.
     os.environ.setdefault("MOELAB_TRAIN_PRIORITY", "normal")
+    if args.fig4_full:
+        fig4_full(args.steps)
+        return 0
     streaming_overhead(args.quick)
     executors(args.quick, not args.no_dask)
     memory(args.quick)

@@ -91,7 +91,9 @@ from . import (  # noqa: E402,F401
     reads_experts,
     reads_fidelity,
     reads_figures,
+    reads_lens,
     reads_panels,
     reads_phase,
+    reads_phase_layers,
     reads_service,
 )

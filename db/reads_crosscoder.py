@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from .errors import StoreError
-from .reads import plain, register_read
+from .reads import plain, register_read, rows_as_dicts
 from .store import Store
 
 
@@ -108,3 +108,40 @@ def crosscoder_experts(store: Store, experiment_id: int) -> dict:
         "WHERE r.experiment_id = ? AND x.expert IS NOT NULL "
         "ORDER BY x.run_id, x.feature, x.expert", [int(experiment_id)])
     return _columns(names, rows)
+
+
+# -- the TUI's crosscoder panel ----------------------------------------------------------------
+
+@register_read("crosscoder_list")
+def crosscoder_list(store: Store) -> list[dict]:
+    """Every stored crosscoder, newest first, with its experiment and the setups of the two
+    runs it diffs (the panel's picker)."""
+    names, rows = store.query(
+        "SELECT c.run_id, c.experiment_id, e.name AS experiment, c.seed, c.dense_run_id, "
+        "       c.moe_run_id, c.n_latents, c.k, c.n_designated, d.d_hidden AS dense_d_hidden, "
+        "       m.n_experts AS moe_n_experts, m.k AS moe_k, m.d_hidden AS moe_d_hidden, "
+        "       m.n_features "
+        "FROM crosscoders c JOIN experiments e USING (experiment_id) "
+        "JOIN runs d ON d.run_id = c.dense_run_id JOIN runs m ON m.run_id = c.moe_run_id "
+        "ORDER BY c.run_id DESC")
+    return rows_as_dicts(names, rows)
+
+
+@register_read("crosscoder_panel")
+def crosscoder_panel(store: Store, run_id: int) -> dict | None:
+    """One crosscoder for the panel: its summary row (the crosscoders view), its latents
+    (relative norm, class, density, designated) and its features against the truth
+    (the crosscoder_features view), as lists of rows; None when there is no such one."""
+    names, rows = store.query("SELECT * FROM crosscoders WHERE run_id = ?", [int(run_id)])
+    if not rows:
+        return None
+    lnames, latents = store.query(
+        "SELECT latent, designated, relative_norm, class, density FROM crosscoder_latents "
+        "WHERE run_id = ? ORDER BY latent", [int(run_id)])
+    fnames, features = store.query(
+        "SELECT feature, truth, dense_norm, moe_norm, dense_cosine, dense_latent_class, "
+        "       moe_cosine, moe_latent_class "
+        "FROM crosscoder_features WHERE run_id = ? ORDER BY feature", [int(run_id)])
+    return {"summary": rows_as_dicts(names, rows)[0],
+            "latents": rows_as_dicts(lnames, latents),
+            "features": rows_as_dicts(fnames, features)}

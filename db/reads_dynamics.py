@@ -21,6 +21,11 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 
+# A reply's file left behind (its client died before reading it) is removed by the next
+# reply that finds it older than this.
+ARROW_FILE_MAX_AGE = 600.0
+
+
 @register_read("arrow_file")
 def arrow_file(store: Store, sql: str, timeout: float | None = None) -> dict:
     """A read-only query's whole result (no row cap: the caller asked for a table; the guard
@@ -31,7 +36,8 @@ def arrow_file(store: Store, sql: str, timeout: float | None = None) -> dict:
 
     import pyarrow as pa
     table = arrow_table(store, sql, timeout)
-    fd, path = tempfile.mkstemp(prefix="moelab-", suffix=".arrow")
+    folder = _arrow_folder()
+    fd, path = tempfile.mkstemp(prefix="moelab-", suffix=".arrow", dir=folder)
     try:
         with open(fd, "wb", closefd=True) as fh, pa.ipc.new_file(fh, table.schema) as writer:
             writer.write_table(table)
@@ -39,6 +45,23 @@ def arrow_file(store: Store, sql: str, timeout: float | None = None) -> dict:
         os.unlink(path)
         raise
     return {"path": path, "rows": table.num_rows}
+
+
+def _arrow_folder() -> str:
+    """This user's private folder of reply files, swept of files nobody came for."""
+    import tempfile
+    import time
+    folder = os.path.join(tempfile.gettempdir(), f"moelab-arrow-{os.getuid()}")
+    os.makedirs(folder, mode=0o700, exist_ok=True)
+    old = time.time() - ARROW_FILE_MAX_AGE
+    with os.scandir(folder) as entries:
+        for entry in entries:
+            try:
+                if entry.name.endswith(".arrow") and entry.stat().st_mtime < old:
+                    os.unlink(entry.path)
+            except OSError:
+                pass  # taken by its reader meanwhile
+    return folder
 
 
 def read_arrow_file(payload: dict) -> pa.Table:

@@ -17,10 +17,12 @@ SETUP = ("kind", "n_features", "d_hidden", "n_experts", "k", "gating", "router_i
 def table1_by_setup(store: Store, experiment_id: int) -> list[dict]:
     """The paper's Table 1 per model setup (shape, gating, router init) and expert, means
     over the experiment's chosen MoE runs; expert = None is the mean over the setup's
-    experts. Experts are numbered from 0, as in the views."""
+    experts. Experts are numbered from 0, as in the views. Usages under both definitions:
+    the training distribution's, then the authors' on dense inputs (usage_dense*)."""
     setup = ", ".join(f"r.{c}" for c in SETUP)
     cols = ("n_monosemantic", "usage", "usage_when_mono_active",
-            "usage_when_only_mono_active")
+            "usage_when_only_mono_active", "usage_dense", "usage_dense_mono_active",
+            "usage_dense_only_mono")
     means = ", ".join(f"avg({nan_as_null('e.' + c)}) AS {c}" for c in cols)
     names, rows = store.query(
         f"SELECT {setup}, e.expert, count(DISTINCT r.run_id) AS n_models, {means} "

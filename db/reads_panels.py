@@ -15,16 +15,6 @@ from .readonly import check_read_only, run_read_query, statement_body
 from .reads import nan_as_null, plain, register_read, rows_as_dicts
 from .store import Store
 
-# Columns of the runs screen, in display order (config is too wide for a table).
-RUN_PANEL_COLUMNS = (
-    "run_id", "experiment_id", "kind", "n_features", "d_hidden", "n_experts", "k",
-    "router_init", "sparsity", "last_importance", "seed", "chosen", "eval_loss", "fpd",
-    "capacity", "lb_coef", "steps", "train_seconds", "device",
-)
-_RUN_VIEW_COLUMNS = frozenset(RUN_PANEL_COLUMNS) | {
-    "status", "gating", "last_scale", "point", "batch_size", "lr", "weight_decay",
-    "started_at", "finished_at", "final_loss", "lens_top1_cosine",
-}
 _PAGE_MAX = 5000
 
 
@@ -46,24 +36,6 @@ def experiments_panel(store: Store) -> list[dict]:
         "FROM experiments e LEFT JOIN (SELECT experiment_id, count(*) AS n_runs FROM runs "
         "GROUP BY experiment_id) r USING (experiment_id) ORDER BY e.experiment_id DESC")
     return rows_as_dicts(names, rows)
-
-
-@register_read("runs_page")
-def runs_page(store: Store, where: str | None = None, order_by: str = "run_id",
-              descending: bool = False, offset: int = 0, limit: int = 200) -> dict:
-    """One page of the runs view under a user's SQL condition, and how many rows match."""
-    offset, limit = _page_bounds(offset, limit)
-    if order_by not in _RUN_VIEW_COLUMNS:
-        raise StoreError(f"cannot sort by {order_by!r}; pick a column of the runs view")
-    cond = f" WHERE ({where}\n)" if where and where.strip() else ""
-    direction = "DESC" if descending else "ASC"
-    cols = ", ".join(RUN_PANEL_COLUMNS)
-    _, total = run_read_query(store, f"SELECT count(*) FROM runs{cond}")
-    names, rows = run_read_query(
-        store, f"SELECT {cols} FROM runs{cond} ORDER BY {order_by} {direction} NULLS LAST, "
-        f"run_id LIMIT {limit} OFFSET {offset}")
-    return {"columns": names, "rows": [[plain(v) for v in r] for r in rows],
-            "total": int(total[0][0])}
 
 
 @register_read("sql_page")

@@ -25,16 +25,19 @@ def phase_grids(store: Store, experiment_id: int) -> list[dict]:
         return []
     floats = ", ".join(
         f"{nan_as_null(('r.' if c == 'eval_loss' else 'f.') + c)} AS {c}" for c in _FLOATS)
-    names, rows = store.query(
+    # Fetched column by column (a third of the time of rows of Python objects).
+    cols = store.query_columns(
         "SELECT r.n_features, r.d_hidden, r.n_experts, r.run_id, "
         "round(r.sparsity, 6) AS sparsity, round(r.last_importance, 6) AS last_importance, "
         f"f.expert, f.monosemantic, {floats} "
         "FROM runs r JOIN features f ON f.run_id = r.run_id AND f.feature = r.n_features - 1 "
         "WHERE r.experiment_id = ? AND r.chosen ORDER BY f.expert, sparsity, last_importance",
         [int(experiment_id)])
+    keys = list(cols)[3:]
     by_setup: dict[tuple, list[dict]] = {}
-    for row in rows:
-        by_setup.setdefault(row[:3], []).append(dict(zip(names[3:], row[3:], strict=True)))
+    for n, m, e, *values in zip(cols["n_features"], cols["d_hidden"], cols["n_experts"],
+                                *(cols[k] for k in keys), strict=True):
+        by_setup.setdefault((n, m, e), []).append(dict(zip(keys, values, strict=True)))
     out = []
     for s in setups:
         cells = by_setup.get((s["n_features"], s["d_hidden"], s["n_experts"]), [])

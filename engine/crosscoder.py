@@ -13,9 +13,10 @@ so k is the mean number of active latents per sample. Loss per instance (a mean 
 batch; instance losses are summed, so each crosscoder's gradient ignores the others):
   Σ_space ‖x − x̂‖²  +  λ Σ_l f_l w_l (‖d_a,l‖ + ‖d_b,l‖)  +  α·auxk
 with w_l = shared_penalty (0.15, the authors') for designated shared latents and 1 else;
-auxk (OpenAI's TopK SAE trick) asks the latents dead for dead_steps steps to reconstruct
-the residual, normalised by its variance. k anneals linearly from k_start to k. Each space
-is scaled to unit mean squared norm first, so relative decoder norms compare like with like.
+auxk (OpenAI's TopK SAE trick) asks the latents idle for dead_steps steps (logged as
+idle_latents) to reconstruct the residual, normalised by its variance. k anneals linearly
+from k_start to k. Each space is scaled to unit mean squared norm first, so relative decoder
+norms compare like with like.
 Plain torch autograd on any device: the models are tiny, the batch carries the work.
 """
 
@@ -32,7 +33,10 @@ import torch
 from .crosscoder_config import CrosscoderSettings, CrosscoderTrain
 from .train import Cancelled, Progress
 
-LOGGED = ("loss", "rec_loss", "sparsity_loss", "aux_loss", "dead", "k")
+# idle_latents: latents not fired in the last dead_steps training steps (the ones auxk
+# trains). Not the dead latents: a latent is dead when it fires on none of the evaluation
+# inputs (crosscoder_metrics.latent_classes; stored as crosscoders.dead_latents).
+LOGGED = ("loss", "rec_loss", "sparsity_loss", "aux_loss", "idle_latents", "k")
 _EVAL_SEED = 999_983
 
 
@@ -174,8 +178,8 @@ def _train(source, cc, tr, seeds, device, progress, cancel, progress_every) -> C
         sparsity = cc.sparsity_coef * (enc.f * ((na + nb) * weight)[:, None, :]).sum(-1).mean(1)
         with torch.no_grad():
             idle = torch.where(enc.f.amax(1) > 0, torch.zeros_like(idle), idle + 1)
-            dead = idle >= cc.dead_steps
-        aux = _aux_loss(model, enc, x, dead, k_aux) if cc.auxk_alpha > 0 \
+            stale = idle >= cc.dead_steps  # auxk's latents (idle_latents), not "dead"
+        aux = _aux_loss(model, enc, x, stale, k_aux) if cc.auxk_alpha > 0 \
             else torch.zeros_like(rec)
         loss = rec + sparsity + cc.auxk_alpha * aux
         opt.zero_grad(set_to_none=True)
@@ -184,7 +188,7 @@ def _train(source, cc, tr, seeds, device, progress, cancel, progress_every) -> C
         if step % tr.log_every == 0 or step in (1, tr.steps):
             log_steps.append(step)
             for name, v in (("loss", loss), ("rec_loss", rec), ("sparsity_loss", sparsity),
-                            ("aux_loss", aux), ("dead", dead.sum(1).float()),
+                            ("aux_loss", aux), ("idle_latents", stale.sum(1).float()),
                             ("k", torch.full_like(rec, k))):
                 logs[name].append(v.detach().cpu().numpy())
         if progress is not None and (step % progress_every == 0 or step == tr.steps):
@@ -214,20 +218,20 @@ def _evaluate(model: Crosscoder, x: torch.Tensor, k: int) -> dict:
             "eval_loss": _np((x - enc.x_hat).pow(2).sum(-1).mean(1))}
 
 
-def _aux_loss(model: Crosscoder, enc: Encoded, x: torch.Tensor, dead: torch.Tensor,
+def _aux_loss(model: Crosscoder, enc: Encoded, x: torch.Tensor, idle: torch.Tensor,
               k_aux: int) -> torch.Tensor:
-    """Auxiliary-k: the top k_aux dead latents of each sample reconstruct the residual that
-    the live ones left, normalised by the residual's variance; 0 where none is dead."""
-    if not bool(dead.any()):
+    """Auxiliary-k: the top k_aux idle latents of each sample reconstruct the residual that
+    the active ones left, normalised by the residual's variance; 0 where none is idle."""
+    if not bool(idle.any()):
         return torch.zeros(x.shape[0], device=x.device)
     resid = (x - enc.x_hat).detach()
-    masked = torch.where(dead[:, None, :], enc.act, torch.full_like(enc.act, -1.0))
-    kk = min(k_aux, int(dead.sum(1).max()))
+    masked = torch.where(idle[:, None, :], enc.act, torch.full_like(enc.act, -1.0))
+    kk = min(k_aux, int(idle.sum(1).max()))
     vals, idx = masked.topk(kk, dim=-1)
     f_aux = torch.zeros_like(enc.act).scatter_(-1, idx, vals.clamp_min(0))
     err = (resid - f_aux @ model.decoder()).pow(2).sum(-1).mean(1)
     var = (resid - resid.mean(1, keepdim=True)).pow(2).sum(-1).mean(1)
-    return torch.where(dead.any(1), err / var.clamp_min(1e-12), torch.zeros_like(err))
+    return torch.where(idle.any(1), err / var.clamp_min(1e-12), torch.zeros_like(err))
 
 
 def _unit_scale(x: torch.Tensor) -> torch.Tensor:

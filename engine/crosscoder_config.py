@@ -55,7 +55,7 @@ class CrosscoderSettings:
     shared_penalty: float = 0.15  # their sparsity penalty relative to the others' (authors)
     sparsity_coef: float = 0.01  # λ of λ Σ_l f_l (‖d_dense,l‖ + ‖d_moe,l‖)
     auxk_alpha: float = 1 / 32  # weight of the auxiliary-k loss on dead latents
-    dead_steps: int = 200  # a latent that has not fired for this many steps is dead
+    dead_steps: int = 200  # idle this many steps: in auxk (dead = never fires at evaluation)
     class_threshold: float = 0.1  # r ≥ 1 − t: dense-only; r ≤ t: MoE-only; else shared
 
     def problems(self) -> list[str]:

@@ -222,3 +222,18 @@ CROSSCODER_PRESETS: dict[str, CrosscoderPreset] = {p.name: p for p in [
                      "(4,1,5), (10,2,2), (20,5,1)), then a 200-latent crosscoder (k=10) each",
                      _cc_fig3_models, _cc(200, 10, 25)),
 ]}
+
+
+def crosscoder_sizes(name: str) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(models, crosscoders) of a crosscoder preset in its full and its quick form: one
+    crosscoder per MoE run that has a dense run of the same seed and data to diff."""
+    from .sweep import expand
+    p = CROSSCODER_PRESETS[name]
+    out = []
+    for quick in (False, True):
+        runs = expand(from_dict(p.models(quick)))
+        dense = {(r.seed, repr(r.data)) for r in runs if r.model.kind == "dense"}
+        pairs = sum(1 for r in runs if r.model.kind == "moe" and (r.seed, repr(r.data)) in dense)
+        seeds = int(p.crosscoder(quick).get("train", {}).get("seeds", 1))
+        out.append((len(runs), pairs * seeds))
+    return out[0], out[1]

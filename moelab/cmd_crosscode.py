@@ -51,6 +51,30 @@ def register(sub, groups) -> None:
     p.set_defaults(func=crosscode)
 
 
+RUN_PREFIX = "crosscoder-"  # `moelab run crosscoder-fig1-2`: the crosscoder preset fig1-2
+
+
+def run_preset(args) -> int:
+    """`moelab run crosscoder-NAME [--quick] [--set S.F=V] [--device D]`: the crosscoder
+    preset NAME, as `moelab crosscode --preset NAME` (--set applies to the crosscoders)."""
+    import argparse
+
+    from moelab.engine.presets import CROSSCODER_PRESETS
+    name = args.preset[len(RUN_PREFIX):]
+    if name not in CROSSCODER_PRESETS:
+        raise UsageError(f"unknown crosscoder preset {args.preset!r}; crosscoder presets: "
+                         f"{', '.join(RUN_PREFIX + n for n in CROSSCODER_PRESETS)}")
+    if args.config is not None or args.sweeps:
+        raise UsageError(f"{args.preset} takes --quick, --set and --device; --config and "
+                         "--sweep apply to toy-model experiments")
+    given = {"dense_run": None, "moe_run": None, "experiment": None, "preset": name,
+             "quick": args.quick, "sets": args.sets, "device": args.device,
+             **{opt: None for opt in _OPTIONS}}
+    if hasattr(args, "db"):
+        given["db"] = args.db
+    return crosscode(argparse.Namespace(**given))
+
+
 def crosscode(args) -> int:
     from moelab.engine.crosscoder_config import from_dict
     raw, preset = _raw(args)

@@ -29,6 +29,14 @@ def register(sub, groups) -> None:
                    "routing-regions: this run instead of the best chosen run per setup")
     f.add_argument("--against", type=int, metavar="ID", help="phase-diff: the experiment to "
                    "compare with")
+    f.add_argument("--step", type=int, metavar="N", help="phase-diagram: at the stored "
+                   "snapshot nearest to training step N (runs trained with train.snapshots)")
+    f.add_argument("--color", "--colour", dest="color", metavar="C",
+                   help="phase-diagram: paper (default) | norm | "
+                   "superposition | superposition_all | dimensionality | loss | metric:NAME "
+                   "(a custom metric, see `moelab metric list`): one value on one scale")
+    f.add_argument("--stability", action="store_true", help="phase-diagram: mark unstable "
+                   "points (at most half their seeds end in the chosen seed's classes)")
     f.add_argument("--dpi", type=int, default=200, help="PNG resolution (200)")
     add_db(f)
     f.set_defaults(func=export_figure)
@@ -57,7 +65,8 @@ def export_figure(args) -> int:
     try:
         out = export(client, args.kind, args.experiment, Path(args.out), expert=args.expert,
                      metric=args.metric, run_id=args.run, dpi=args.dpi,
-                     against=args.against)
+                     against=args.against, step=args.step, color=args.color,
+                     stability=args.stability)
     finally:
         client.close()
     from rich.console import Console

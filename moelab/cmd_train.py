@@ -13,11 +13,15 @@ def register(sub, groups) -> None:
     r.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where to train "
                    "(default: the config's train.device, auto)")
     r.set_defaults(func=run)
-    pr = sub.add_parser("presets", help="list the presets with their full and --quick sizes")
+    pr = sub.add_parser("presets", help="list the presets (toy models and crosscoders) with "
+                        "their full and --quick sizes")
     pr.set_defaults(func=presets)
 
 
 def run(args) -> int:
+    from moelab.cmd_crosscode import RUN_PREFIX, run_preset
+    if (args.preset or "").startswith(RUN_PREFIX):  # crosscoder-fig1-2: models, then crosscoders
+        return run_preset(args)
     from moelab.configargs import check_size, config_from_args
     cfg = config_from_args(args)
     path = db_path(args)
@@ -50,5 +54,18 @@ def presets(args) -> int:
         full, quick = P.sizes(name)
         table.add_row(name, str(full), str(quick), p.summary)
     from rich.console import Console
-    Console().print(table)
+
+    from moelab.cmd_crosscode import RUN_PREFIX
+    out = Console()
+    out.print(table)
+    cc = Table(header_style="bold", title="crosscoder presets: `moelab run NAME [--quick]`, "
+               "or `moelab crosscode --preset NAME` without the crosscoder- prefix",
+               title_justify="left")
+    for c in ("preset", "models + crosscoders", "--quick", "what"):
+        cc.add_column(c)
+    for name, p in P.CROSSCODER_PRESETS.items():
+        full, quick = P.crosscoder_sizes(name)
+        cc.add_row(RUN_PREFIX + name, f"{full[0]} + {full[1]}", f"{quick[0]} + {quick[1]}",
+                   p.summary)
+    out.print(cc)
     return 0

@@ -1,21 +1,19 @@
-"""Storing the authors' phase-diagram files as one experiment through the Store's write API:
-every file is read and checked first, so a bad one leaves nothing behind; then one unit of
-runs per file, and the experiment is marked imported (preset "import", each run's
-config.source and the runs view's imported_from name the file and its save time)."""
+"""`moelab import npz`: the authors' phase-diagram files as one experiment. Every file is
+read and checked here first, so a bad one is refused before anything is written or sent;
+then their arrays are stored in one transaction (engine/service/import_ops.py), by the lab
+service when one holds the file, else through a Store opened here. The experiment is marked
+imported (preset "import", each run's config.source and the runs view's imported_from name
+the file and its save time)."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from moelab.errors import UsageError
 
-PRESET = "import"
-
 
 def import_files(db: str | Path, files: list[str], name: str | None = None) -> tuple[int, int]:
     """(experiment id, runs stored)."""
-    from moelab.engine.npz_import import tables
     from moelab.npz_format import read
 
     parsed = [read(f) for f in files]
@@ -25,40 +23,53 @@ def import_files(db: str | Path, files: list[str], name: str | None = None) -> t
             raise UsageError(f"{seen[pf.setup]} and {pf.path} hold the same setup "
                              f"(n, m, E) = {pf.setup}; import them separately")
         seen[pf.setup] = pf.path
-    chunks, offset = [], 0
-    for pf in parsed:
-        source = {"kind": "npz", "file": pf.path.name, "saved_at": pf.saved_at}
-        chunk = tables(pf.W, pf.grid_keys, pf.final_losses, pf.config, source)
-        chunk["runs"]["point"] = chunk["runs"]["point"] + offset  # unique across files
-        offset += len(pf.W)
-        chunks.append(chunk)
-    name = name or "authors' " + ", ".join(pf.path.name for pf in parsed)
-    config = {"name": name, "source": {"kind": "npz", "files": [
-        {"file": pf.path.name, "saved_at": pf.saved_at, "setup": list(pf.setup)}
-        for pf in parsed]}}
-    return _store(Path(db), name, json.dumps(config), chunks, parsed), offset
+    payload = [{"file": pf.path.name, "saved_at": pf.saved_at, "config": pf.config,
+                "grid_keys": pf.grid_keys, "final_losses": pf.final_losses, "W": pf.W}
+               for pf in parsed]
+    client = _service(Path(db))
+    if client is not None:
+        with client:
+            return _through_service(client, Path(db), payload, name)
+    return _direct(Path(db), payload, name)
 
 
-def _store(db: Path, name: str, config: str, chunks: list, parsed) -> int:
-    from moelab.db import StoreLocked, bulk, open_store
+def _service(db: Path):
+    """A client of the lab service holding db, or None when none answers."""
+    from moelab.engine.service.client import ServiceClient, ServiceUnavailable
+    try:
+        client = ServiceClient(db)
+    except ServiceUnavailable:
+        return None
+    try:
+        client.request("ping")
+    except BaseException as err:
+        client.close()
+        if isinstance(err, ServiceUnavailable):
+            return None
+        raise
+    return client
+
+
+def _through_service(client, db: Path, payload: list[dict], name: str | None
+                     ) -> tuple[int, int]:
+    from moelab.engine.service.protocol import MAX_REQUEST, encode
+    size = len(encode({"op": "import_npz", "args": {"files": payload, "name": name}}))
+    if size > MAX_REQUEST:
+        raise UsageError(f"these files are too large to import through the running lab "
+                         f"service ({size / 2**20:.1f} MiB, at most {MAX_REQUEST / 2**20:.0f} "
+                         f"MiB a request); import fewer at a time, or stop the service "
+                         f"(`moelab engine stop --db {db}`) and import directly")
+    out = client.request("import_npz", files=payload, name=name)
+    return int(out["experiment_id"]), int(out["n_runs"])
+
+
+def _direct(db: Path, payload: list[dict], name: str | None) -> tuple[int, int]:
+    from moelab.db import StoreLocked, open_store
+    from moelab.engine.service.import_ops import import_phase_files
     try:
         store = open_store(db)
-    except StoreLocked:
-        raise UsageError(f"{db} is held by a running lab service; stop it with `moelab "
-                         f"engine stop --db {db}` to import, then start it again") from None
+    except StoreLocked:  # a service that is starting, or not answering
+        raise UsageError(f"{db} is held by a lab service that does not answer; "
+                         f"`moelab engine status --db {db}` says what it does") from None
     with store:
-        for chunk in chunks:  # checked against the schema before anything is written
-            bulk.prepare_chunk(chunk, store.chunk_columns())
-        eid = store.create_experiment(name, PRESET, config, status="running")
-        try:
-            store.set_plan(eid, sum(len(pf.W) for pf in parsed), len(chunks), 0.0)
-            for i, chunk in enumerate(chunks):
-                store.write_unit(eid, i, chunk, {"device": "imported", "worker": "import npz",
-                                                 "train_seconds": 0.0})
-        except BaseException as e:
-            store.set_experiment_status(eid, "failed", message=f"import failed: {e}")
-            raise
-        files = "; ".join(f"{pf.path.name} (saved {pf.saved_at})" for pf in parsed)
-        store.set_experiment_status(eid, "done", message=f"imported from {files}",
-                                    progress=1.0)
-    return eid
+        return import_phase_files(store, payload, name)

@@ -96,3 +96,21 @@ def test_the_worked_example_against_a_running_service(tmp_path, monkeypatch):
                 os.kill(info["pid"], signal.SIGKILL)
     assert len(namespace["runs"]) == 3
     assert namespace["table"].num_rows == 2  # MoE Lens: the two MoE runs
+
+
+def test_a_reply_file_nobody_came_for_is_swept_by_the_next_reply(trained, tmp_path,
+                                                                 monkeypatch):
+    """A client that dies between the service's reply and reading it leaves an Arrow file;
+    the next reply removes it once it is older than ARROW_FILE_MAX_AGE."""
+    from moelab.db import open_read_only
+    from moelab.db import reads_dynamics as rd
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    with open_read_only(trained) as store:
+        left = rd.arrow_file(store, "SELECT 1 AS x")["path"]  # never read
+        os.utime(left, (0, 0))  # as if from long ago
+        fresh = rd.arrow_file(store, "SELECT 2 AS x")
+    assert not os.path.exists(left)
+    assert rd.read_arrow_file(fresh).column("x").to_pylist() == [2]
+    assert not os.path.exists(fresh["path"])
+    folder = os.path.dirname(fresh["path"])
+    assert os.stat(folder).st_mode & 0o777 == 0o700

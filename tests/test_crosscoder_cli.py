@@ -108,7 +108,7 @@ def test_crosscode_a_pair_stores_its_latents_and_recovery(db, capsys):
                            [run_id])[1][0][0] == N
         names = {r[0] for r in store.query("SELECT DISTINCT name FROM metrics WHERE "
                                            "run_id = ?", [run_id])[1]}
-        assert {"loss", "rec_loss", "aux_loss", "dead", "k"} <= names
+        assert {"loss", "rec_loss", "aux_loss", "idle_latents", "k"} <= names
 
 
 def test_units_carry_their_inputs_and_train_without_the_store(db):

@@ -130,3 +130,39 @@ def test_quick_fig4_grid_lies_on_the_authors_grid():
     for axis in ("data.sparsity", "data.last_importance"):
         assert len(quick[axis]) == 5 and set(quick[axis]) <= set(full[axis])
     assert len(full["data.sparsity"]) == 39 and len(full["data.last_importance"]) == 58
+
+
+def test_import_through_a_running_service_and_bad_input_writes_nothing(lab, tmp_path, capsys):
+    client = lab()  # starts the lab service, which holds the file from now on
+    db = str(lab.db)
+    a, b = write_npz(tmp_path / "312.npz"), write_npz(tmp_path / "a.npz")  # b: a's setup
+    bad = write_npz(tmp_path / "bad.npz", drop="grid_keys")
+    for files, fragment in (([bad], "missing key grid_keys"),
+                            ([a, b], "hold the same setup")):
+        code, _, err = cli(["import", "npz", *map(str, files), "--db", db], capsys)
+        assert code == 2 and err.count("\n") == 1 and fragment in err, err
+    assert client.sql("SELECT count(*) FROM experiments")[1] == [[0]]
+    code, out, err = cli(["import", "npz", str(a), "--name", "theirs", "--db", db], capsys)
+    assert code == 0 and "experiment 1" in out and "4 cells" in out, err
+    assert client.request("ping")["pid"]  # the same service: it stored the import
+    _, exp = client.sql("SELECT name, preset, status, n_runs, message FROM experiments")
+    assert exp[0][:4] == ["theirs", "import", "done", 4] and "312.npz (saved 2025" in exp[0][4]
+    _, runs = client.sql("SELECT sparsity, last_importance, chosen, imported_from FROM runs "
+                         "ORDER BY run_id")
+    assert runs == [[s, i, True, "312.npz"] for s in S_VALUES for i in I_VALUES]
+    _, w = client.sql("SELECT W FROM weights WHERE expert = 1 ORDER BY run_id LIMIT 1")
+    assert w[0][0] == pytest.approx([0.0, 1.0, 0.8])
+
+
+def test_the_service_refuses_an_import_of_bad_arrays_and_writes_nothing(lab):
+    from moelab.engine.client import ClientError
+    client = lab()
+    good = {"file": "x.npz", "saved_at": "2025", "config": {"n_active_experts": 1},
+            "grid_keys": [[0.1, 1.0]], "final_losses": [0.1], "W": [[[[1.0, 0.0]]]]}
+    for bad, fragment in (([], "non-empty list"), ([{"file": "x.npz"}], "needs the keys"),
+                          ([{**good, "W": [[1.0]]}], "do not fit together"),
+                          ([{**good, "W": "text"}], "arrays of numbers")):
+        with pytest.raises(ClientError, match=fragment):
+            client.request("import_npz", files=bad)
+    assert client.sql("SELECT count(*) FROM experiments")[1] == [[0]]
+    assert client.request("import_npz", files=[good], name="one")["n_runs"] == 1

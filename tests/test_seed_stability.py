@@ -76,7 +76,10 @@ def test_phase_diagram_marks_unstable_cells(lab, tmp_path):
         from moelab.figures.render import source
         # 2/3 is not below one half, 1/3 is
         assert _unstable_cells(source(client, eid)) == {(2, 1, 2): {(0.9, 2.0)}}
-        svg = export(client, "phase-diagram", eid, tmp_path / "p.svg").read_text()
+        plain = export(client, "phase-diagram", eid, tmp_path / "plain.svg").read_text()
+        svg = export(client, "phase-diagram", eid, tmp_path / "p.svg",
+                     stability=True).read_text()
     finally:
         client.close()
-    assert "unstable cell" in svg
+    assert "unstable point (1 of them)" in svg  # marked on request (--stability) only
+    assert "unstable point" not in plain

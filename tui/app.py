@@ -1,4 +1,4 @@
-"""The lab's Textual app: one client, seven views, a live feed.
+"""The lab's Textual app: one client, eight views, a live feed.
 
 The app talks to the lab only through a client object (engine.client.LabClient), given to
 it at construction, so tests run it on a seeded file with a DirectClient or a fake.
@@ -21,6 +21,7 @@ from .format import running_line
 from .live import ExperimentChanged, LiveFeed, ProgressTick
 from .messages import DataChanged, LabStatus
 from .screens.compare import CompareScreen
+from .screens.crosscoder import CrosscoderScreen
 from .screens.experts import ExpertsScreen
 from .screens.help import HelpScreen
 from .screens.new_experiment import NewExperimentScreen
@@ -29,6 +30,8 @@ from .screens.run_detail import RunDetailScreen
 from .screens.runs import RunsScreen
 from .screens.sql import SqlScreen
 
+FULL_AFTER_VIEW = 0.5  # seconds after a view change: its full garbage collection
+WARM_AFTER = 1.0  # seconds after start: modules the views need, imported in a thread
 LOSS_POINTS = 400  # live loss history kept per experiment (thinned when it grows past)
 
 SCREENS_BY_KEY = {
@@ -36,9 +39,10 @@ SCREENS_BY_KEY = {
     "2": ("new", "New experiment", "pick a preset, edit, queue"),
     "3": ("phase", "Phase diagram", "last-feature importance × sparsity, per expert"),
     "4": ("detail", "Run detail", "Gram matrix, feature norms, loss, router"),
-    "5": ("experts", "Experts", "Table 1 per setup and features per dimension"),
+    "5": ("experts", "Experts", "Table 1 per setup, features per dimension, MoE Lens"),
     "6": ("sql", "SQL console", "read-only queries, saved queries, export"),
     "7": ("compare", "Compare", "the marked runs side by side"),
+    "8": ("crosscoder", "Crosscoders", "relative decoder norms, densities, feature recovery"),
 }
 
 
@@ -46,7 +50,8 @@ class MoelabApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "moelab"
     MODES = {"runs": RunsScreen, "new": NewExperimentScreen, "phase": PhaseScreen,
-             "experts": ExpertsScreen, "sql": SqlScreen, "compare": CompareScreen}
+             "experts": ExpertsScreen, "sql": SqlScreen, "compare": CompareScreen,
+             "crosscoder": CrosscoderScreen}
     BINDINGS = [
         *[Binding(k, f"show('{mode}')", title, show=False)
           for k, (mode, title, _) in SCREENS_BY_KEY.items()],
@@ -75,6 +80,7 @@ class MoelabApp(App):
         self._progress_at = float("-inf")
         self.feed = LiveFeed(self, self.lab)
         self.collector = Collector()
+        self._full_timer = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -85,6 +91,14 @@ class MoelabApp(App):
         self.set_interval(self.poll_seconds, self.poll_status)
         self.call_after_refresh(self.collector.install)
         self.set_interval(YOUNG_EVERY, lambda: self.collector.tick(self.running is not None))
+        self.set_timer(WARM_AFTER, self._warm_imports)
+
+    def _warm_imports(self) -> None:
+        """Import the engine's presets (and numpy) in a thread once the first view is up:
+        New experiment needs them, and importing them on its opening took 150-400 ms."""
+        def work() -> None:
+            import moelab.engine.presets  # noqa: F401
+        self.run_worker(work, thread=True, group="warm", exit_on_error=False)
 
     def on_unmount(self) -> None:
         self.feed.stop()
@@ -159,8 +173,8 @@ class MoelabApp(App):
         # A run detail pushed on top of a view closes when the user moves on.
         while isinstance(self.screen, RunDetailScreen):
             self.pop_screen()
-        self.collector.full()  # a view is being built anyway: the moment for a full pass
         self.switch_mode(mode)
+        self.collect_soon()
 
     def action_back_or_quit(self) -> None:
         """q: back from a view pushed on top (run detail, help), else quit; training goes
@@ -178,11 +192,19 @@ class MoelabApp(App):
                         severity="warning")
             return
         self.current_run = int(run_id)
-        self.collector.full()
         if isinstance(self.screen, RunDetailScreen):
             self.screen.show_run(int(run_id))
         else:
             self.push_screen(RunDetailScreen(int(run_id)))
+        self.collect_soon()
+
+    def collect_soon(self) -> None:
+        """A full garbage collection, if due, once the view just opened is on screen
+        (FULL_AFTER_VIEW later, unless the user moves on first): done before it, the pass
+        (50-500 ms on 2 cores) delayed every view's opening."""
+        if self._full_timer is not None:
+            self._full_timer.stop()
+        self._full_timer = self.set_timer(FULL_AFTER_VIEW, self.collector.full_if_grown)
 
     def toggle_mark(self, run_id: int) -> None:
         run_id = int(run_id)

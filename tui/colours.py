@@ -42,6 +42,10 @@ def _phase_colour(xi: int, yi: int) -> str:
     return hex_rgb(x * y + 1 - y, 1 - y, y * (1 - x) + 1 - y)
 
 
+# phase_colour of (xi / 1024, yi / 1024), for loops over many cells that scale once per grid.
+phase_colour_1024 = _phase_colour
+
+
 def sequential(t: float) -> str:
     """White (0) to dark blue (1), for one metric."""
     t = max(0.0, min(1.0, t))

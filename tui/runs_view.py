@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-# The columns shown until the user chooses others (db.reads_panels.RUN_PANEL_COLUMNS).
+# The columns shown until the user chooses others (the runs view pages them with the
+# runs_columns_page read, db/reads_columns.py).
 DEFAULT_COLUMNS = (
     "run_id", "experiment_id", "kind", "n_features", "d_hidden", "n_experts", "k",
     "router_init", "sparsity", "last_importance", "seed", "chosen", "eval_loss", "fpd",

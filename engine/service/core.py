@@ -52,6 +52,8 @@ class LabService:
                     "adopt": self.adopt, "stop": self.stop}
         from .metric_ops import metric_ops
         self.ops.update(metric_ops(self))  # `moelab metric`: registry and values
+        from .import_ops import import_ops
+        self.ops.update(import_ops(self))  # `moelab import npz` while the service runs
 
     # -- dispatch ----------------------------------------------------------------------------
     def handle(self, op: str, args: dict) -> dict:

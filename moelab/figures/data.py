@@ -32,6 +32,9 @@ class Source:
     metric: str | None = None
     run_id: int | None = None
     against: int | None = None  # the second experiment of a comparison (phase-diff)
+    step: int | None = None  # phase-diagram: the snapshot step to draw (None: final)
+    color: str | None = None  # phase-diagram: paper (default), a metric, metric:NAME
+    stability: bool = False  # phase-diagram: mark unstable points
 
     def rows(self, read: str, **params) -> list[dict]:
         cols = self.client.read(read, experiment_id=self.experiment_id, **params)
@@ -106,6 +109,8 @@ def mean_ci(values: Iterable[float | None]) -> tuple[float, float, int]:
 
 def seeds_note(source: Source, rows: list[dict], per: Callable[[dict], Any]) -> str:
     """How many seeds stand behind each plotted point, said the way a reviewer asks."""
+    if source.experiment.get("preset") == "import":
+        return imported_note(source)
     counts = sorted({len(g) for g in group(rows, per).values()})
     best_of = max((p["n_seeds"] for p in source.rows("figure_points")), default=1)
     if counts == [1]:
@@ -114,6 +119,19 @@ def seeds_note(source: Source, rows: list[dict], per: Callable[[dict], Any]) -> 
         return "single seed per point, no band"
     n = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}–{counts[-1]}"
     return f"mean of n = {n} seeds per point, band = 95% CI"
+
+
+def imported_note(source: Source) -> str:
+    """An imported experiment said as what it is: the authors' files and their seeds."""
+    info = source.client.read("import_source", experiment_id=source.experiment_id) or {}
+    files = ", ".join(str(f.get("file")) for f in info.get("files", [])) or "file"
+    known = [s for s in info.get("seeds", []) if s]
+    if not known:
+        seeds = "one run per cell (the file does not say how many seeds were trained)"
+    else:
+        n = str(known[0]) if len(known) == 1 else f"{min(known)}–{max(known)}"
+        seeds = f"one run per cell, the best of {n} seeds (only its weights are in the file)"
+    return f"imported from the authors' {files}: {seeds}, no band"
 
 
 def require(condition: bool, message: str) -> None:

@@ -17,7 +17,8 @@ class Kind:
 KINDS: dict[str, Kind] = {k.name: k for k in [
     Kind("phase-diagram", "per-expert phase diagrams (4.X expert e of E, from 0) of a "
          "sparsity × last-importance sweep (fig4); --metric superposition_all (default) | "
-         "superposition", "phase:draw"),
+         "superposition; --step N (at a snapshot), --color metric:NAME (or norm, loss, …), "
+         "--stability (mark unstable points)", "phase:draw"),
     Kind("gram", "Gram matrix W_eᵀW_e per expert of one run per setup (fig1-2)",
          "weights:draw_gram"),
     Kind("feature-norms", "feature-norm bars per expert, purple monosemantic / green "

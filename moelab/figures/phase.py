@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import phase_layers as layers
 from .data import Source, as_rows, group, require, seeds_note
 from .style import MISSING, figure, phase_rgb
 
@@ -23,11 +24,14 @@ def setup_letter(n_features: int, d_hidden: int) -> str:
     return SETUP_LETTERS.get((n_features, d_hidden), f"n{n_features}m{d_hidden}")
 
 
-def phase_panels(source: Source, metric: str) -> list[dict]:
-    """Per (setup, expert): the grid axes and the scaled colour inputs. Shared with the report."""
+def phase_panels(source: Source, metric: str, rows: list[dict] | None = None) -> list[dict]:
+    """Per (setup, expert): the grid axes and the scaled colour inputs (and "value", a
+    continuous colouring's, NaN where rows have none). Shared with the report. rows: the
+    last features to draw (default: the final weights')."""
     require(metric in METRICS, f"--metric for a phase diagram is one of {', '.join(METRICS)}, "
             f"not {metric!r}")
-    rows = source.rows("figure_features", last_only=True)
+    if rows is None:
+        rows = source.rows("figure_features", last_only=True)
     require(bool(rows), f"experiment {source.experiment_id} has no stored runs yet "
             f"(status {source.experiment.get('status')})")
     setups = group(rows, lambda r: (r["n_features"], r["d_hidden"], r["n_experts"]))
@@ -45,17 +49,18 @@ def phase_panels(source: Source, metric: str) -> list[dict]:
         ii = {v: j for j, v in enumerate(importances)}
         for e, ecells in sorted(group(cells, lambda r: r["expert"]).items()):
             norm = np.full((len(sparsities), len(importances)), np.nan)
-            sp = norm.copy()
+            sp, value = norm.copy(), norm.copy()
             mono = np.zeros(norm.shape, dtype=bool)
             for c in ecells:
                 at = (si[c["sparsity"]], ii[c["last_importance"]])
                 norm[at], sp[at] = c["norm"], c[metric]
+                value[at] = np.nan if c.get("value") is None else c["value"]
                 mono[at] = bool(c["monosemantic"])
             panels.append({"n_features": n, "d_hidden": m, "n_experts": E, "expert": e,
                            "label": f"4.{setup_letter(n, m)} expert {e} of {E}",
                            "sparsity": sparsities, "last_importance": importances,
                            "norm": norm, "superposition": sp, "monosemantic": mono,
-                           "y": _scaled(norm), "x": _scaled(sp)})
+                           "y": _scaled(norm), "x": _scaled(sp), "value": value})
     return panels
 
 
@@ -66,7 +71,9 @@ def _scaled(values: np.ndarray) -> np.ndarray:
 
 def draw(source: Source):
     metric = source.metric or "superposition_all"
-    panels = phase_panels(source, metric)
+    label = layers.colour_label(source)  # None: the paper colour
+    rows, weights = layers.last_feature_rows(source)
+    panels = phase_panels(source, metric, rows)
     if source.expert is not None:
         panels = [p for p in panels if p["expert"] == source.expert]
         require(bool(panels), f"no setup of experiment {source.experiment_id} has an expert "
@@ -76,23 +83,30 @@ def draw(source: Source):
     fig, axes = figure(len(rows), n_cols, panel_height=1.25)
     for ax in axes.flat:
         ax.set_visible(False)
-    unstable = _unstable_cells(source)
+    unstable = _unstable_cells(source) if source.stability else {}
+    lo, hi = layers.value_range(panels)
     for r, ps in enumerate(rows.values()):
         for c, p in enumerate(ps):
-            _panel(axes[r, c], p, first=c == 0)
+            rgb = None if label is None else layers.value_rgb(p, lo, hi, _hex_rgb(MISSING))
+            _panel(axes[r, c], p, first=c == 0, rgb=rgb)
             _mark(axes[r, c], p, unstable.get((p["n_features"], p["d_hidden"],
                                                p["n_experts"]), set()))
-    _key(axes[0, n_cols - 1], metric)
+    if label is None:
+        _key(axes[0, n_cols - 1], metric)
+        colour = (f"Colour: norm y and superposition x\n({metric}: {METRICS[metric]}), each "
+                  "÷ its max over the grid of that expert")
+    else:
+        layers.value_key(fig, axes[0, n_cols - 1], lo, hi, label)
+        colour = f"Colour: {label}, one scale for every panel (grey: no value)"
     fig.supxlabel("last feature importance (relative to the others, which are 1)")
     note = seeds_note(source, source.rows("figure_runs"), lambda r: r["point"])
-    if unstable:
-        note += (f"; · = unstable cell (at most {UNSTABLE:.0%} of its seeds match the chosen "
-                 "one)")
-    fig.suptitle(f"Phase diagrams of the last feature — {source.title}; {note}\n"
+    if source.stability:
+        n_bad = sum(len(v) for v in unstable.values())
+        note += (f"\n× = unstable point ({n_bad} of them): at most {UNSTABLE:.0%} of its seeds "
+                 "end in the chosen seed's last-feature classes (final weights)")
+    fig.suptitle(f"Phase diagrams of the last feature — {source.title}, {weights}; {note}\n"
                  "4.X expert e of E = setup X, expert e (numbered from 0, as stored). "
-                 f"Colour: norm y and superposition x\n({metric}: {METRICS[metric]}), each "
-                 "÷ its max over "
-                 "the grid of that expert")
+                 f"{colour}")
     return fig
 
 
@@ -113,13 +127,14 @@ def _mark(ax, p: dict, cells: set) -> None:
            if s in p["sparsity"] and i in p["last_importance"]]
     if pts:
         xs, ys = zip(*pts, strict=True)
-        ax.scatter(xs, ys, s=1.5, c="black", marker=".", linewidths=0)
+        ax.scatter(xs, ys, s=4, c="black", marker="x", linewidths=0.5)
 
 
-def _panel(ax, p: dict, first: bool) -> None:
+def _panel(ax, p: dict, first: bool, rgb: np.ndarray | None = None) -> None:
     ax.set_visible(True)
-    rgb = phase_rgb(np.nan_to_num(p["x"]), np.nan_to_num(p["y"]))
-    rgb[np.isnan(p["norm"])] = _hex_rgb(MISSING)
+    if rgb is None:
+        rgb = phase_rgb(np.nan_to_num(p["x"]), np.nan_to_num(p["y"]))
+        rgb[np.isnan(p["norm"])] = _hex_rgb(MISSING)
     ax.imshow(rgb, origin="lower", aspect="auto", interpolation="nearest")
     ax.set_title(p["label"])
     _ticks(ax.set_xticks, ax.set_xticklabels, p["last_importance"])

@@ -14,12 +14,13 @@ from .kinds import KINDS, Kind
 
 
 def source(client, experiment_id: int, expert: int | None = None, metric: str | None = None,
-           run_id: int | None = None, against: int | None = None) -> Source:
+           run_id: int | None = None, against: int | None = None, **phase) -> Source:
+    """phase: step, color, stability (phase-diagram only)."""
     exp = client.read("experiment", experiment_id=int(experiment_id))
     if exp is None:
         raise FigureError(f"no experiment with id {experiment_id}; list them with "
                           "`moelab sql \"SELECT experiment_id, name, status FROM experiments\"`")
-    return Source(client, int(experiment_id), exp, expert, metric, run_id, against)
+    return Source(client, int(experiment_id), exp, expert, metric, run_id, against, **phase)
 
 
 def check_out(kind: Kind, out: Path) -> None:
@@ -38,12 +39,16 @@ def check_out(kind: Kind, out: Path) -> None:
 
 def export(client, kind_name: str, experiment_id: int, out: str | Path,
            expert: int | None = None, metric: str | None = None, run_id: int | None = None,
-           dpi: int = 200, against: int | None = None) -> Path:
+           dpi: int = 200, against: int | None = None, step: int | None = None,
+           color: str | None = None, stability: bool = False) -> Path:
     if kind_name not in KINDS:
         raise FigureError(f"unknown figure kind {kind_name!r}; kinds: {', '.join(KINDS)}")
     kind, out = KINDS[kind_name], Path(out)
+    phase = {"step": step, "color": color, "stability": stability}
+    if kind_name != "phase-diagram" and (step is not None or color or stability):
+        raise FigureError("--step, --color and --stability are options of phase-diagram only")
     check_out(kind, out)
-    src = source(client, experiment_id, expert, metric, run_id, against)
+    src = source(client, experiment_id, expert, metric, run_id, against, **phase)
     if kind.draw is None:
         rows = usage.table(src)
         text = (usage.to_csv(rows) if out.suffix.lower() == ".csv"

@@ -170,7 +170,8 @@ def _write_figures(client, o: Outcome, out: Path, fmt: str, console: Console) ->
         ext = f".{fmt}" if suffix == "img" else suffix
         name = f"{o.preset}-{kind}{'-' + metric if metric else ''}{ext}"
         try:
-            export(client, kind, o.experiment_id, out / name, metric=metric)
+            export(client, kind, o.experiment_id, out / name, metric=metric,
+                   stability=kind == "phase-diagram")
         except FigureError as e:
             o.message = f"{name}: {e}"
             console.print(f"[red]{o.preset}: {e}")

@@ -8,7 +8,8 @@ disagree with the screen.
     {"title": str, "key": KEY | None, "panels": [PANEL, ...]}
     PANEL = {"type": "grid", "title", "colours": [[hex | None]] (row 0 on top),
              "x_ticks": [[col, label]], "y_ticks": [[row, label]], "x_label", "y_label",
-             "caption", "row": int (panels with the same row share a line)}
+             "caption", "row": int (panels with the same row share a line),
+             "marks"?: [[col, row]] (cells drawn with an ×)}
           | {"type": "lines", "title", "x_label", "y_label", "log_x": bool,
              "series": [{"label", "colour", "x", "y", "lo"?, "hi"?}]}
           | {"type": "bars", "title", "labels": [str], "values": [float], "colours": [hex]}
@@ -79,6 +80,9 @@ def _grid(ax, p: dict) -> None:
     ax.set_yticklabels([t[1] for t in p.get("y_ticks", [])])
     ax.set_xlabel(p.get("x_label", "") + (f"\n{p['caption']}" if p.get("caption") else ""))
     ax.set_ylabel(p.get("y_label", ""))
+    if p.get("marks"):  # cells the view marks (the phase diagram's unstable points)
+        xs, ys = zip(*p["marks"], strict=True)
+        ax.scatter(xs, ys, s=6, c="black", marker="x", linewidths=0.6)
 
 
 def _lines(ax, p: dict) -> None:

@@ -80,10 +80,15 @@ def to_latex(rows: list[list], caption: str) -> str:
     return "\n".join(lines)
 
 
+# REPORT.md's short labels of the usage columns; the TUI's Experts view shows the same.
+MARKDOWN_HEADER = ("router init", "mono. features", "experts", "mean usage % (train)",
+                   "active % (train)", "only active % (train)",
+                   "mean usage % (dense, authors')", "clamped to 1 % (dense, authors')",
+                   "only active % (dense, authors')")
+
+
 def to_markdown(rows: list[list]) -> str:
-    head = ("router init", "mono. features", "experts", "mean usage % (train)",
-            "active % (train)", "only active % (train)", "mean usage % (dense, authors')",
-            "clamped to 1 % (dense, authors')", "only active % (dense, authors')")
+    head = MARKDOWN_HEADER
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(_cell(v) for v in (r[0], r[1], f"{r[2]} / {r[3]}", *r[4:10]))
               + " |" for r in rows]

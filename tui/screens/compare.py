@@ -13,13 +13,14 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, HorizontalScroll, Vertical
-from textual.widgets import DataTable, Footer, Static
+from textual.widgets import DataTable, Static
 from textual_plotext import PlotextPlot
 
 from .. import compare_model as cm
 from ..fetch import Fetched, fetch
 from ..messages import DataChanged
 from ..widgets.cell_grid import CellGrid, fit_level
+from ..widgets.key_bar import KeyBar
 from .base import LabScreen
 from .experts import colour_of, hex_colour
 from .run_detail import gram_colours, norm_bars
@@ -60,7 +61,7 @@ class CompareScreen(LabScreen):
             yield PlotextPlot(id="compare-plot")
             yield DataTable(id="compare-table", zebra_stripes=True)
         yield HorizontalScroll(id="compare-weights")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.reload()

@@ -1,5 +1,7 @@
 """Experts: the paper's Table 1 per model setup (shape, gating, router init) and expert,
-and features per dimension against sparsity (the paper's Fig. 3), one colour per setup.
+its usages under both definitions (training data; dense inputs, the authors'), features per
+dimension against sparsity (the paper's Fig. 3), one colour per setup, and the MoE Lens
+panel (experts_lens.py).
 
 Experts are numbered from 0, as in the views and the CLI. Averages never mix setups: an
 experiment like fig4 holds several, and their experts are not the same experts.
@@ -9,18 +11,31 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
-from textual.widgets import DataTable, Footer, Select, Static
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Select, Static
 from textual_plotext import PlotextPlot
 
 from ..fetch import Fetched, fetch
 from ..format import num
 from ..messages import DataChanged
+from ..widgets.key_bar import KeyBar
 from . import pickers
 from .base import LabScreen
+from .experts_lens import LensPanel
 
-TABLE1_COLUMNS = ("setup", "router init", "expert", "models", "monosemantic", "usage %",
-                  "usage % | mono active", "usage % | only mono active")
+# Table 1's usages under both definitions, labelled as in REPORT.md and the usage-table
+# export (moelab/figures/usage.py MARKDOWN_HEADER): "train" = on the run's own training
+# inputs (moelab's), "dense, authors'" = every feature active (the authors' definition).
+USAGE_COLUMNS = ("usage", "usage_when_mono_active", "usage_when_only_mono_active",
+                 "usage_dense", "usage_dense_mono_active", "usage_dense_only_mono")
+USAGE_LABELS = ("mean usage % (train)", "active % (train)", "only active % (train)",
+                "mean usage % (dense, authors')", "clamped to 1 % (dense, authors')",
+                "only active % (dense, authors')")
+TABLE1_COLUMNS = ("setup", "router init", "expert", "models", "mono. features", *USAGE_LABELS)
+TABLE1_NOTE = ("[b]Table 1[/b] per setup and expert (from 0), means over the chosen MoE runs"
+               " · [b](train)[/b]: on the run's own training inputs · [b](dense, authors')[/b]:"
+               " every feature active, 'clamped to 1' = the expert's monosemantic features at"
+               " 1.0")
 # One colour per series, never reused within a plot (plotext's RGB tuples).
 SERIES_COLOURS = [(0, 114, 178), (230, 159, 0), (0, 158, 115), (204, 121, 167),
                   (86, 180, 233), (213, 94, 0), (240, 228, 66), (153, 153, 153),
@@ -29,6 +44,16 @@ SERIES_COLOURS = [(0, 114, 178), (230, 159, 0), (0, 158, 115), (204, 121, 167),
 
 def pct(v) -> str:
     return "∅" if v is None else f"{v * 100:.1f}"
+
+
+def header(label: str) -> str:
+    """A column label on two lines: "mean usage %" over "(train)", "router" over "init"."""
+    return label.replace(" (", "\n(", 1) if " (" in label else label.replace(" ", "\n", 1)
+
+
+def usages(row: dict) -> list[str]:
+    """Table 1's usage cells, training data then the authors' dense inputs (None: "∅")."""
+    return [pct(row.get(c)) for c in USAGE_COLUMNS]
 
 
 def setup_name(row: dict) -> str:
@@ -62,11 +87,14 @@ def hex_colour(i: int) -> str:
 
 class ExpertsScreen(LabScreen):
     VIEW = "experts"
-    BINDINGS = [Binding("l", "toggle_metric", "fpd / loss"), Binding("r", "reload", "reload")]
+    BINDINGS = [Binding("l", "toggle_metric", "fpd / loss"), Binding("r", "reload", "reload"),
+                Binding("left_square_bracket", "lens_step(-1)", "previous lens run", show=False),
+                Binding("right_square_bracket", "lens_step(1)", "next lens run")]
 
     def __init__(self):
         super().__init__()
         self.experiment: int | None = None
+        self.asked: int | None = None  # the current experiment at the last reload
         self.metric = "fpd"
         self.curves: list[dict] = []
         self.table1: list[dict] = []
@@ -75,21 +103,25 @@ class ExpertsScreen(LabScreen):
         yield from self.top_bars()
         with Horizontal(id="experts-top"):
             yield Select([], id="experiment", prompt="experiment")
-        yield Static("[b]Table 1[/b] per setup and expert (numbered from 0), means over the "
-                     "chosen MoE runs", id="t1-title")
-        yield DataTable(id="table1", zebra_stripes=True)
-        yield Static("", id="fpd-note")
-        yield PlotextPlot(id="fpd-plot")
-        yield Footer()
+        yield Static(TABLE1_NOTE, id="t1-title")
+        yield DataTable(id="table1", zebra_stripes=True, header_height=2)
+        with Horizontal(id="experts-bottom"):
+            with Vertical(id="fpd-box"):
+                yield Static("", id="fpd-note")
+                yield PlotextPlot(id="fpd-plot")
+            yield LensPanel(id="lens")
+        yield KeyBar()
 
     def on_mount(self) -> None:
         table = self.query_one("#table1", DataTable)
-        for c in TABLE1_COLUMNS:
-            table.add_column(c)
+        for c in TABLE1_COLUMNS:  # two-line headers: "(train)" / "(dense, authors')" below
+            table.add_column(header(c), key=c)
         self.reload()
 
     def on_screen_resume(self) -> None:
-        if self.app.current_experiment not in (None, self.experiment):
+        # Textual resumes a new screen twice after its mount: reload only for an experiment
+        # chosen elsewhere since (each reload read everything again, on the user's wait).
+        if self.app.current_experiment not in (None, self.experiment, self.asked):
             self.reload()
 
     def on_data_changed(self, message: DataChanged) -> None:
@@ -99,6 +131,7 @@ class ExpertsScreen(LabScreen):
         self.reload()
 
     def reload(self) -> None:
+        self.asked = self.app.current_experiment
         fetch(self, "experiments", lambda: self.lab.read("experiments_panel"))
 
     def load(self, experiment: int) -> None:
@@ -106,6 +139,7 @@ class ExpertsScreen(LabScreen):
         fetch(self, "data", lambda: (
             self.lab.read("table1_by_setup", experiment_id=experiment),
             self.lab.read("fpd_curves", experiment_id=experiment)))
+        self.query_one(LensPanel).show_experiment(experiment)  # after Table 1: it asks next
 
     def on_fetched(self, message: Fetched) -> None:
         if message.error:
@@ -128,11 +162,9 @@ class ExpertsScreen(LabScreen):
         for r in rows:
             expert = "[b]all[/b]" if r["expert"] is None else str(r["expert"])
             table.add_row(table_setup(r), r["router_init"], expert, r["n_models"],
-                          num(r["n_monosemantic"], 3), pct(r["usage"]),
-                          pct(r["usage_when_mono_active"]),
-                          pct(r["usage_when_only_mono_active"]))
+                          num(r["n_monosemantic"], 3), *usages(r))
         if not rows:
-            table.add_row("no MoE runs in this experiment", *[""] * 7)
+            table.add_row("no MoE runs in this experiment", *[""] * (len(TABLE1_COLUMNS) - 1))
 
     def draw_curves(self) -> None:
         plot = self.query_one("#fpd-plot", PlotextPlot)
@@ -156,6 +188,9 @@ class ExpertsScreen(LabScreen):
                      color=colour_of(i))
         plot.refresh()
 
+    def action_lens_step(self, delta: int) -> None:
+        self.query_one(LensPanel).step(delta)
+
     def action_toggle_metric(self) -> None:
         self.metric = "eval_loss" if self.metric == "fpd" else "fpd"
         self.draw_curves()
@@ -175,9 +210,8 @@ class ExpertsScreen(LabScreen):
                    "columns": list(TABLE1_COLUMNS), "row": 0,
                    "rows": [[table_setup(r), r["router_init"],
                              "all" if r["expert"] is None else str(r["expert"]),
-                             str(r["n_models"]), num(r["n_monosemantic"], 3), pct(r["usage"]),
-                             pct(r["usage_when_mono_active"]),
-                             pct(r["usage_when_only_mono_active"])] for r in self.table1]}]
+                             str(r["n_models"]), num(r["n_monosemantic"], 3), *usages(r)]
+                            for r in self.table1]}]
         lines = series(self.curves, self.metric)
         if lines:
             label = "features per dimension" if self.metric == "fpd" else "evaluation loss"
@@ -186,4 +220,7 @@ class ExpertsScreen(LabScreen):
                            "series": [{"label": name, "colour": hex_colour(i),
                                        "x": [p[0] for p in pts], "y": [p[1] for p in pts]}
                                       for i, (name, pts) in enumerate(lines.items())]})
+        lens = self.query_one(LensPanel).figure_table()
+        if lens is not None:
+            panels.append({**lens, "row": 2})
         return {"title": f"experiment {self.experiment}", "panels": panels}

@@ -10,6 +10,7 @@ from textual.widgets import Static
 
 GLOBAL_KEYS = """[b]Everywhere[/b] (the tab bar under the title names the views; click it too)
   1 Runs  2 New experiment  3 Phase diagram  4 Run detail  5 Experts  6 SQL  7 Compare
+  8 Crosscoders
   q        back (run detail, help, dialogs) or quit; training goes on in the lab service
   Esc      leave a text box (then every key above works again)
   ctrl+p   command palette (every view and action)     ?  or F1   this help
@@ -35,13 +36,19 @@ GLOBAL_KEYS = """[b]Everywhere[/b] (the tab bar under the title names the views;
 
 [b]Phase diagram (3)[/b]
   arrows move over cells (values below), tab: next grid, Enter opens the run,
-  v  next colouring (paper / norm / superposition / dimensionality / loss)
+  v  next colouring (paper / norm / superposition / dimensionality / loss / each custom
+     metric of `moelab metric add`, on one numeric scale)
+  , .  earlier / later snapshot step (runs trained with train.snapshots); past the last
+     step: the final weights again; the title says which step is shown
+  ?  in a cell: an unstable point (at most half its seeds end in the chosen seed's
+     last-feature classes); the legend counts them, the line below gives seeds, stability
 
 [b]Run detail (4)[/b]
   [ ]  previous / next expert · arrows move over the Gram matrix · Esc or q back
 
 [b]Experts (5)[/b]
   l  features per dimension ↔ loss against sparsity
+  [ ]  MoE Lens of the previous / next run (it becomes the current run: 4 opens it)
 
 [b]SQL console (6)[/b]
   ctrl+r (or F5) runs the query · tab completes view and column names · ctrl+↑↓ history
@@ -49,7 +56,11 @@ GLOBAL_KEYS = """[b]Everywhere[/b] (the tab bar under the title names the views;
 
 [b]Compare (7)[/b]
   g  group runs whose config differs only by seed (mean and 95% band) or show each run
-  m  next logged metric for the curves · [ ] expert of the Gram panels · u unmark all"""
+  m  next logged metric for the curves · [ ] expert of the Gram panels · u unmark all
+
+[b]Crosscoders (8)[/b]
+  pick a crosscoder at the top: relative decoder norm histogram, latents by class with
+  their densities, recovery of the true features · r reload · none stored: it says how"""
 
 
 class HelpScreen(ModalScreen):

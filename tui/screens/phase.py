@@ -10,8 +10,9 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, ScrollableContainer
-from textual.widgets import Footer, Select, Static
+from textual.widgets import Select, Static
 
+from .. import phase_layers as pl
 from .. import phase_model as pm
 from ..colours import phase_colour, sequential
 from ..fetch import Fetched, fetch
@@ -19,17 +20,21 @@ from ..format import num
 from ..messages import DataChanged
 from ..scales import bar_text, key_text
 from ..widgets.cell_grid import CellGrid, fit_level
+from ..widgets.key_bar import KeyBar
 from . import pickers
 from .base import LabScreen
+from .phase_controls import BINDINGS as CONTROL_KEYS
+from .phase_controls import PhaseControls
 
-CHROME_LINES = 12  # header, tab bar, pickers, legend, cell info, footer
+CHROME_LINES = 14  # header, tab bar, pickers, title, legend, stability, cell info, footer
 TALL = 45  # from this many lines the paper colour's legend is its two-dimensional key
 
 
-class PhaseScreen(LabScreen):
+class PhaseScreen(PhaseControls, LabScreen):
     VIEW = "phase"
     BINDINGS = [
         Binding("v", "next_colouring", "colour by"),
+        *CONTROL_KEYS,
         Binding("space", "mark", "mark run"),
         Binding("r", "reload", "reload"),
     ]
@@ -38,11 +43,13 @@ class PhaseScreen(LabScreen):
         super().__init__()
         self.experiment: int | None = None
         self.experiment_name = ""
+        self.asked: int | None = None  # the current experiment at the last reload
         self.colouring = "paper"
         self.grids: list[dict] = []  # one per setup
         self.slots: dict[str, list[list[dict | None]]] = {}  # grid id -> rows of cells
         self.widgets: dict[str, CellGrid] = {}  # mounting is asynchronous: keep references
         self.drawn: list[dict] = []  # what the grids show, for export
+        self.init_layers()
 
     def compose(self) -> ComposeResult:
         yield from self.top_bars()
@@ -50,16 +57,19 @@ class PhaseScreen(LabScreen):
             yield Select([], id="experiment", prompt="experiment")
             yield Select([(v[0], k) for k, v in pm.COLOURINGS.items()], value=self.colouring,
                          allow_blank=False, id="colouring")
+        yield Static("", id="phase-title")
         yield Static("", id="legend")
         yield ScrollableContainer(id="phase-grids")
         yield Static("", id="cell-info")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.reload()
 
     def on_screen_resume(self) -> None:
-        if self.app.current_experiment not in (None, self.experiment):
+        # Textual resumes a new screen twice after its mount: reload only for an experiment
+        # chosen elsewhere since (each reload read everything again, on the user's wait).
+        if self.app.current_experiment not in (None, self.experiment, self.asked):
             self.reload()
 
     def action_reload(self) -> None:
@@ -68,7 +78,7 @@ class PhaseScreen(LabScreen):
     def reload(self) -> None:
         """The experiments with a phase sweep, and the default one's grids in the same
         worker (one round trip fewer before the grids show)."""
-        current = self.app.current_experiment
+        current = self.asked = self.app.current_experiment
 
         def work():
             ids = set(self.lab.read("phase_experiments"))
@@ -98,8 +108,12 @@ class PhaseScreen(LabScreen):
                                          if e["experiment_id"] == choice), "")
             self.experiment = choice
             self.show_grids(grids or [])
+            self.fetch_layers()
         elif message.key == "grids":
             self.show_grids(message.value)
+            self.fetch_layers()
+        else:
+            self.layer_fetched(message)
 
     # -- layout ----------------------------------------------------------------------------
     def fit(self) -> int:
@@ -115,6 +129,7 @@ class PhaseScreen(LabScreen):
         return fit_level(n_cols, n_rows, width, height, label_width=8, per_row=per_row)
 
     def show_grids(self, grids: list[dict]) -> None:
+        grids = self.layered(grids)  # final grids as read, with stability, step, metric
         same_layout = bool(self.widgets) and [g["setup"] for g in grids] == [
             g["setup"] for g in self.grids]
         self.grids = grids
@@ -136,6 +151,7 @@ class PhaseScreen(LabScreen):
             self.paint()
         else:
             self.query_one("#legend", Static).update("")
+            self.query_one("#phase-title", Static).update("")
             rows = [Static("No sweep over data.sparsity × data.last_importance in this "
                            "experiment. Queue fig4 (2 → preset fig4) to make one.")]
         # exclusive: a newer layout cancels a mount still under way, and starts by clearing
@@ -160,7 +176,7 @@ class PhaseScreen(LabScreen):
     # -- colours ---------------------------------------------------------------------------
     def paint(self) -> None:
         lo, hi = pm.metric_range(self.grids, self.colouring)
-        self.query_one("#legend", Static).update(self.legend(lo, hi))
+        self.query_one("#legend", Static).update(self.show_title(self.legend(lo, hi)))
         marked = self.app.marked
         self.drawn = []
         for gi, grid in enumerate(self.grids):
@@ -173,13 +189,16 @@ class PhaseScreen(LabScreen):
                 widget.marked = {(c, r) for r, row in enumerate(rows)
                                  for c, cell in enumerate(row)
                                  if cell is not None and cell["run_id"] in marked}
+                widget.flagged = self.flags(rows)
                 widget.set_data(colours, y_ticks, x_ticks, pm.X_TITLE, pm.Y_TITLE, caption)
                 self.drawn.append({"title": widget.title, "colours": colours, "row": gi,
                                    "y_ticks": y_ticks, "x_ticks": x_ticks,
-                                   "caption": caption})
+                                   "caption": caption, "marks": widget.flagged})
+        if isinstance(self.focused, CellGrid):  # the values under the cursor changed too
+            self.focused.post_message(CellGrid.Moved(self.focused, *self.focused.cursor))
 
     def legend(self, lo, hi):
-        label = pm.COLOURINGS[self.colouring][0]
+        label = pm.colouring_info(self.colouring)[0]
         if pm.is_paper(self.colouring) and self.size.height < TALL:
             return Text.from_markup(
                 f"[on #ffffff]  [/] not represented  [on #0000ff]  [/] monosemantic  "
@@ -196,13 +215,14 @@ class PhaseScreen(LabScreen):
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "colouring":
             self.colouring = str(event.value)
+            self.need_metric()
             self.paint()
         elif event.select.id == "experiment" and event.value != Select.BLANK:
             self.app.current_experiment = int(event.value)
             self.load(int(event.value))
 
     def action_next_colouring(self) -> None:
-        names = list(pm.COLOURINGS)
+        names = self.colouring_names()
         self.query_one("#colouring", Select).value = names[
             (names.index(self.colouring) + 1) % len(names)]
 
@@ -224,7 +244,7 @@ class PhaseScreen(LabScreen):
             f"I_last {num(cell['last_importance'])}  │ norm {num(cell['norm'])}  "
             f"superposition {num(cell['superposition'])} (all j {num(cell['superposition_all'])})"
             f"  dim {num(cell['dimensionality'])}  loss {num(cell['eval_loss'])}  "
-            f"run {cell['run_id']}")
+            f"run {cell['run_id']}" + pl.cell_line(cell, self.colouring, self.shown_layers()))
 
     def on_cell_grid_chosen(self, message: CellGrid.Chosen) -> None:
         cell = self.cell_at(message.grid.id, message.col, message.row)
@@ -244,12 +264,14 @@ class PhaseScreen(LabScreen):
             self.paint()
 
     def figure_name(self) -> str:
-        return f"phase-{self.experiment}-{self.colouring}"
+        step = "" if self.overlay.step is None else f"-step{self.overlay.step}"
+        return f"phase-{self.experiment}-{self.colouring.replace(':', '-')}{step}"
 
     def figure_spec(self):
         if not self.drawn:
             return None
         lo, hi = pm.metric_range(self.grids, self.colouring)
-        return pm.figure_spec(f"experiment {self.experiment} {self.experiment_name}: phase "
-                              "diagrams of the last feature", self.colouring, self.drawn,
-                              lo, hi)
+        note = "" if not any(d["marks"] for d in self.drawn) else (
+            f"\n× = unstable point (at most {pl.UNSTABLE:.0%} of its seeds match the chosen one)")
+        return pm.figure_spec(f"phase diagrams: {self.plain_title()}{note}", self.colouring,
+                              self.drawn, lo, hi)

@@ -8,7 +8,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 from textual_plotext import PlotextPlot
 
 from ..colours import GREEN, PURPLE, diverging
@@ -16,6 +16,7 @@ from ..fetch import Fetched, fetch
 from ..format import num
 from ..scales import diverging_text
 from ..widgets.cell_grid import CellGrid, fit_level
+from ..widgets.key_bar import KeyBar
 from .base import LabScreen
 
 BAR_WIDTH = 12
@@ -96,7 +97,7 @@ class RunDetailScreen(LabScreen):
                 with Vertical(id="router-box"):
                     yield Static("", id="router")
                     yield PlotextPlot(id="grad-plot")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.show_run(self.run_id)

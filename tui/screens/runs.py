@@ -8,7 +8,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.suggester import SuggestFromList
-from textual.widgets import DataTable, Footer, Input, Sparkline, Static
+from textual.widgets import DataTable, Input, Sparkline, Static
 
 from ..fetch import Fetched, fetch
 from ..format import bar, running_line
@@ -16,6 +16,7 @@ from ..history import History
 from ..messages import DataChanged, LabStatus
 from ..runs_view import RunsView
 from ..settings import Named
+from ..widgets.key_bar import KeyBar
 from ..widgets.virtual_table import VirtualTable
 from .base import LabScreen
 from .prompts import Confirm
@@ -79,7 +80,7 @@ class RunsScreen(RunsColumns, LabScreen):
             yield Static("", id="filter-error")
             yield Static("", id="runs-caption")
             yield VirtualTable(id="runs")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         table = self.query_one("#experiments", DataTable)

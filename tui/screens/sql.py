@@ -8,12 +8,13 @@ import time
 from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import Footer, Static, TextArea
+from textual.widgets import Static, TextArea
 
 from ..fetch import Fetched, fetch
 from ..history import History
 from ..settings import Named
 from ..sql_complete import VIEWS, candidates, word_before
+from ..widgets.key_bar import KeyBar
 from ..widgets.virtual_table import VirtualTable
 from .base import LabScreen
 from .choosers import NamePicker
@@ -67,7 +68,7 @@ class SqlScreen(LabScreen):
         yield Static("[dim]views: experiments, runs, experts, features, metrics, weights[/]",
                      id="sql-status")
         yield VirtualTable(id="result")
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         editor = self.editor

@@ -94,6 +94,8 @@ class CellGrid(Widget, can_focus=True):
         self.x_title = ""
         self.y_title = ""
         self.marked: set[tuple[int, int]] = set()
+        self.flagged: set[tuple[int, int]] = set()  # cells drawn with flag_char (level >= 1)
+        self.flag_char = "?"
         self._lines: list[list[Segment]] | None = None
 
     def set_data(self, colours, y_ticks, x_ticks, x_title="", y_title="",
@@ -109,6 +111,11 @@ class CellGrid(Widget, can_focus=True):
     def set_marked(self, marked: set[tuple[int, int]]) -> None:
         if marked != self.marked:
             self.marked = marked
+            self._invalidate()
+
+    def set_flagged(self, flagged: set[tuple[int, int]]) -> None:
+        if flagged != self.flagged:
+            self.flagged = flagged
             self._invalidate()
 
     def watch_level(self) -> None:
@@ -218,11 +225,15 @@ class CellGrid(Widget, can_focus=True):
     def _cell(self, c: int, r: int, line: int, cursor: bool) -> Segment:
         colour = self.colours[r][c] or MISSING
         w = self.cell_width
-        if not cursor and (c, r) not in self.marked:
+        flag = self.flag_char if (c, r) in self.flagged else ""
+        if not cursor and not flag and (c, r) not in self.marked:
             return Segment(" " * w, style(None, colour))
         fg = contrast(colour)
-        if not cursor:  # a run marked for comparison
-            body = "●".center(w) if line == (self.level - 1) // 2 else " " * w
+        if not cursor:  # a run marked for comparison and / or a flagged cell
+            mark = "●" if (c, r) in self.marked else ""
+            body = (mark + flag).center(w) if line == (self.level - 1) // 2 else " " * w
+        elif flag and self.level >= 3 and line == (self.level - 1) // 2:
+            body = "│" + flag.center(w - 2) + "│"
         elif self.level == 1:
             body = "[]"
         elif line == 0:

@@ -14,6 +14,7 @@ VIEWS = {
     "5": ("experts", "Experts"),
     "6": ("sql", "SQL"),
     "7": ("compare", "Compare"),
+    "8": ("crosscoder", "Cross"),
 }
 
 

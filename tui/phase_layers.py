@@ -1,0 +1,219 @@
+"""What the phase diagram lays over its final grids, as pure data: seed stability (unstable
+cells marked), the last feature at a snapshot step instead of the final weights, custom
+metrics as colourings, and a title that says what the diagram is (trained or imported, how
+many seeds, which step).
+
+The screen keeps the final grids as read (tui/screens/phase.py); `apply` returns copies
+with the layers merged into each cell, keyed by (run_id, expert).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from rich.markup import escape
+
+from . import phase_model as pm
+from .format import num
+
+UNSTABLE = 0.5  # a point where at most this share of its seeds match the chosen one
+MARK = "?"  # drawn in an unstable cell
+METRIC = "metric:"  # colouring prefix of a custom metric
+
+
+@dataclass
+class Layers:
+    experiment: int | None = None
+    stability: dict[int, tuple[int, float]] = field(default_factory=dict)  # run -> (n, share)
+    steps: list[int] = field(default_factory=list)  # snapshot steps of the chosen runs
+    step: int | None = None  # the step shown; None: the final weights
+    at_step: dict | None = None  # phase_at_step columns for `step`
+    metrics: list[dict] = field(default_factory=list)  # phase_metrics
+    values: dict[str, dict] = field(default_factory=dict)  # metric -> {(run, expert): value}
+    source: dict | None = None  # import_source: None for a trained experiment
+
+
+def read(lab, experiment: int, step: int | None, metric: str | None) -> dict:
+    """Everything the layers need, in one worker call."""
+    out = {"experiment": experiment,
+           "stability": lab.read("phase_stability", experiment_id=experiment),
+           "steps": lab.read("phase_snapshot_steps", experiment_id=experiment),
+           "metrics": lab.read("phase_metrics", experiment_id=experiment),
+           "source": lab.read("import_source", experiment_id=experiment)}
+    if step is not None:
+        out["step"], out["at_step"] = step, read_step(lab, experiment, step)
+    if metric is not None:
+        out["values"] = {metric: read_metric(lab, experiment, metric)}
+    return out
+
+
+def read_step(lab, experiment: int, step: int) -> dict:
+    return lab.read("phase_at_step", experiment_id=experiment, step=step)
+
+
+def read_metric(lab, experiment: int, name: str) -> dict:
+    cols = lab.read("phase_metric", experiment_id=experiment, metric=name)
+    return {(r, e): v for r, e, v in zip(cols.get("run_id", []), cols.get("expert", []),
+                                          cols.get("value", []), strict=True)}
+
+
+def absorb(layers: Layers, value: dict) -> Layers:
+    """The layers after a read(); a new experiment starts from the final weights."""
+    if value["experiment"] != layers.experiment:
+        layers = Layers(experiment=value["experiment"])
+    s = value["stability"]
+    layers.stability = {r: (n, share) for r, n, share in zip(
+        s.get("run_id", []), s.get("n_seeds", []), s.get("stability", []), strict=True)}
+    layers.steps, layers.metrics = value["steps"], value["metrics"]
+    layers.source = value["source"]
+    if "at_step" in value and value["step"] == layers.step:  # not stepped on meanwhile
+        layers.at_step = value["at_step"]
+    layers.values.update(value.get("values", {}))
+    return layers
+
+
+# -- colourings --------------------------------------------------------------------------
+def colourings(layers: Layers) -> dict[str, tuple[str, str]]:
+    """The built-in colourings, then one per custom metric (continuous, one scale)."""
+    out = dict(pm.COLOURINGS)
+    for m in layers.metrics:
+        shape = f", {m['shape']}" if m["shape"] else ", no values here"
+        out[METRIC + m["name"]] = (f"custom metric {m['name']}{shape}", METRIC + m["name"])
+    return out
+
+
+def metric_name(colouring: str) -> str | None:
+    return colouring[len(METRIC):] if colouring.startswith(METRIC) else None
+
+
+# -- merging -----------------------------------------------------------------------------
+def apply(grids: list[dict], layers: Layers) -> list[dict]:
+    """Copies of the final grids (same setups and axes) with the cells of the snapshot step
+    and the custom metrics' values merged; the grids themselves when neither is shown.
+    (Seed stability is looked up by run instead: it never changes a colour.)"""
+    if layers.step is None and not layers.values:
+        return grids
+    step = _step_cells(layers) if layers.step is not None else None
+    out = []
+    for g in grids:
+        cells = []
+        for c in g["cells"]:
+            key = (c["run_id"], c["expert"])
+            if step is not None:
+                if key not in step:
+                    continue  # no snapshot of this run: drawn as a missing cell
+                c = {**c, **step[key]}
+            else:
+                c = dict(c)
+            for name, values in layers.values.items():
+                c[METRIC + name] = values.get(key, values.get((c["run_id"], None)))
+            cells.append(c)
+        out.append({**g, "cells": cells})
+    return out
+
+
+_STEP_FIELDS = ("norm", "superposition", "superposition_all", "dimensionality",
+                "monosemantic", "eval_loss", "step")
+
+
+def _step_cells(layers: Layers) -> dict[tuple, dict]:
+    cols = layers.at_step or {}
+    keys = list(zip(cols.get("run_id", []), cols.get("expert", []), strict=True))
+    return {k: {f: cols[f][i] for f in _STEP_FIELDS} for i, k in enumerate(keys)}
+
+
+def unstable(layers: Layers, run_id: int) -> bool:
+    n, share = layers.stability.get(run_id, (1, 1.0))
+    return n > 1 and share <= UNSTABLE
+
+
+def unstable_runs(layers: Layers) -> frozenset[int]:
+    # Once per stability read: paint asks for every grid (10,000 runs each time).
+    cached = layers.__dict__.get("_unstable")
+    if cached is None or cached[0] is not layers.stability:
+        cached = (layers.stability,
+                  frozenset(r for r in layers.stability if unstable(layers, r)))
+        layers._unstable = cached
+    return cached[1]
+
+
+def flagged(rows: list[list[dict | None]], layers: Layers) -> set[tuple[int, int]]:
+    """(col, row) of the unstable cells of one grid."""
+    bad = unstable_runs(layers)
+    if not bad:
+        return set()
+    return {(c, r) for r, row in enumerate(rows) for c, cell in enumerate(row)
+            if cell is not None and cell["run_id"] in bad}
+
+
+def visible(layers: Layers, colouring: str) -> tuple:
+    """What of the layers shows in the grids' colours and marks: when it has not changed,
+    new layers need no repaint (on 10,000 runs a repaint holds the UI thread ~0.1 s)."""
+    name = metric_name(colouring)
+    return (layers.experiment, unstable_runs(layers), layers.step, layers.at_step,
+            None if name is None else layers.values.get(name))
+
+
+# -- text --------------------------------------------------------------------------------
+def step_label(layers: Layers) -> str:
+    if layers.step is None:
+        if not layers.steps:
+            return "final weights"
+        return f"final weights (, . step through {len(layers.steps)} snapshots)"
+    shown = sorted({s for s in (layers.at_step or {}).get("step", [])})
+    at = shown[0] if len(shown) == 1 else layers.step
+    return (f"at training step {at} (snapshot {layers.steps.index(layers.step) + 1} of "
+            f"{len(layers.steps)}; , earlier · . later, past the last: final)")
+
+
+def title(experiment: int | None, name: str, layers: Layers) -> str:
+    """What the diagram is: which experiment, how its points were chosen, which step."""
+    head = f"[b]experiment {experiment} {escape(name)}[/b]: last feature, {step_label(layers)}"
+    if layers.source is not None:
+        return f"{head} · {escape(imported(layers.source))}"
+    seeds = max((n for n, _ in layers.stability.values()), default=1)
+    return head + (f" · best of {seeds} seeds per point" if seeds > 1
+                   else " · one run per point")
+
+
+def imported(source: dict) -> str:
+    """An imported experiment said as what it is: the authors' file, its seeds."""
+    files = ", ".join(f"{f.get('file')} (saved {f.get('saved_at')})"
+                      for f in source.get("files", [])) or "a file"
+    known = [s for s in source.get("seeds", []) if s]
+    if not known:
+        seeds = "how many seeds the authors trained per cell is not in the file"
+    else:
+        n = str(known[0]) if len(known) == 1 else f"{min(known)}–{max(known)}"
+        seeds = f"the authors' best of {n} seeds per cell (only its weights are in the file)"
+    return f"imported from the authors' {files}: {seeds}"
+
+
+def stability_line(grids: list[dict], layers: Layers) -> str:
+    """The legend's line on seed stability (empty when every point has one seed)."""
+    runs = {c["run_id"] for g in grids for c in g["cells"]}
+    multi = [r for r in runs if layers.stability.get(r, (1, 1.0))[0] > 1]
+    if not multi:
+        return ""
+    n_bad = sum(unstable(layers, r) for r in multi)
+    where = ("" if layers.step is None else
+             " (of the final weights; shown at the final step only)")
+    return (f"[b]{MARK}[/b] unstable point: at most {UNSTABLE:.0%} of its seeds end in the chosen "
+            f"seed's last-feature classes · {n_bad} of {len(multi)} points unstable{where}")
+
+
+def cell_line(cell: dict, colouring: str, layers: Layers) -> str:
+    """The cursor line's part on layers: seeds and stability, step, a metric's value."""
+    parts = []
+    n, share = layers.stability.get(cell["run_id"], (1, 1.0))
+    if n > 1:
+        flag = " [b]unstable[/b]" if unstable(layers, cell["run_id"]) else ""
+        parts.append(f"seeds {n} stability {num(share, 2)}{flag}")
+    else:
+        parts.append("seeds 1")
+    if cell.get("step") is not None:
+        parts.append(f"step {cell['step']}")
+    name = metric_name(colouring)
+    if name is not None:
+        parts.append(f"{name} {num(cell.get(colouring))}")
+    return "  │ " + "  ".join(parts)
