@@ -19,7 +19,8 @@ import dataclasses
 import json
 from dataclasses import dataclass, field, fields
 
-from .config import DEVICES, MAX_LR, ConfigError, _int_min, _is_int, _is_num, _show
+from .config import DEVICES, MAX_LR, ConfigError
+from .config_checks import _int_min, _is_int, _is_num, _show
 
 FAMILY = "crosscoder"
 MAX_LATENTS = 1 << 16  # a dictionary this wide is far past any toy model's features

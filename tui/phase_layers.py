@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 from rich.markup import escape
 
+from moelab.figures.data import imported_text
+
 from . import phase_model as pm
 from .format import num
 
@@ -170,23 +172,10 @@ def title(experiment: int | None, name: str, layers: Layers) -> str:
     """What the diagram is: which experiment, how its points were chosen, which step."""
     head = f"[b]experiment {experiment} {escape(name)}[/b]: last feature, {step_label(layers)}"
     if layers.source is not None:
-        return f"{head} · {escape(imported(layers.source))}"
+        return f"{head} · {escape(imported_text(layers.source))}"
     seeds = max((n for n, _ in layers.stability.values()), default=1)
     return head + (f" · best of {seeds} seeds per point" if seeds > 1
                    else " · one run per point")
-
-
-def imported(source: dict) -> str:
-    """An imported experiment said as what it is: the authors' file, its seeds."""
-    files = ", ".join(f"{f.get('file')} (saved {f.get('saved_at')})"
-                      for f in source.get("files", [])) or "a file"
-    known = [s for s in source.get("seeds", []) if s]
-    if not known:
-        seeds = "how many seeds the authors trained per cell is not in the file"
-    else:
-        n = str(known[0]) if len(known) == 1 else f"{min(known)}–{max(known)}"
-        seeds = f"the authors' best of {n} seeds per cell (only its weights are in the file)"
-    return f"imported from the authors' {files}: {seeds}"
 
 
 def stability_line(grids: list[dict], layers: Layers) -> str:

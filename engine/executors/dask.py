@@ -81,7 +81,9 @@ class DaskExecutor:
         from distributed import wait
 
         from .dask_task import train_unit
-        pending = deque(units)
+        # Largest first: units are planned to about equal work, but each shape batch ends
+        # in a smaller one; run last, those fill the tail while the other workers finish.
+        pending = deque(sorted(units, key=lambda u: -u.work))
         inflight: dict = {}  # future -> unit
         tries: dict[int, int] = {}
         eid = units[0].experiment_id if units else None

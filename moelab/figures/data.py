@@ -124,14 +124,21 @@ def seeds_note(source: Source, rows: list[dict], per: Callable[[dict], Any]) -> 
 def imported_note(source: Source) -> str:
     """An imported experiment said as what it is: the authors' files and their seeds."""
     info = source.client.read("import_source", experiment_id=source.experiment_id) or {}
-    files = ", ".join(str(f.get("file")) for f in info.get("files", [])) or "file"
+    return f"{imported_text(info)}, no band"
+
+
+def imported_text(info: dict) -> str:
+    """The authors' file(s) an experiment came from and the seeds it says (the TUI's phase
+    title says the same)."""
+    files = ", ".join(f"{f.get('file')} (saved {f.get('saved_at')})"
+                      for f in info.get("files", [])) or "a file"
     known = [s for s in info.get("seeds", []) if s]
     if not known:
-        seeds = "one run per cell (the file does not say how many seeds were trained)"
+        seeds = "how many seeds the authors trained per cell is not in the file"
     else:
         n = str(known[0]) if len(known) == 1 else f"{min(known)}–{max(known)}"
-        seeds = f"one run per cell, the best of {n} seeds (only its weights are in the file)"
-    return f"imported from the authors' {files}: {seeds}, no band"
+        seeds = f"the authors' best of {n} seeds per cell (only its weights are in the file)"
+    return f"imported from the authors' {files}: {seeds}"
 
 
 def require(condition: bool, message: str) -> None:

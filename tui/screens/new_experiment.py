@@ -21,6 +21,7 @@ from ..messages import DataChanged
 from ..validate import Checked, Checker
 from ..widgets.key_bar import KeyBar
 from .base import LabScreen
+from .prompts import AskButtons
 
 DEFAULT_PRESET = "fig4"
 
@@ -39,6 +40,15 @@ def submit_preset(app, preset: str, quick: bool, raw: dict | None = None,
     def work():
         return app.lab.call("submit", raw, preset=preset, quick=quick, name=name)
     fetch(app, "submitted", work, exclusive=False)
+
+
+def size_of(raw: dict, name: str) -> tuple[bool, str, str]:
+    """(over a day?, the training time and the whole estimate in words) of a checked form,
+    or TooBig: a thread's work, refusing what cannot fit this machine as `moelab run` does."""
+    from moelab.engine.config import from_dict
+    from moelab.engine.estimate import DAY, check_fits, human_time
+    est = check_fits(from_dict(raw, name=name), yes=True)
+    return est.seconds > DAY, human_time(est.seconds), est.line()
 
 
 def _which(indices: list[int]) -> str:
@@ -215,13 +225,36 @@ class NewExperimentScreen(LabScreen):
                         severity="error" if problems else "warning")
             return
         name = self.query_one("#name", Input).value.strip() or None
-        submit_preset(self.app, self.preset, self.quick, self.valid_raw, name)
+        raw, preset, quick = self.valid_raw, self.preset, self.quick
+        # The engine's estimate, as `moelab run` prints it, in a thread: over a day asks first.
+        fetch(self, "size", lambda: (size_of(raw, name or preset), (preset, quick, raw, name)))
 
     def on_fetched(self, message: Fetched) -> None:
         if message.key == "seconds_per_step":
             self.seconds_per_step = message.value
             if self.checked is not None:
                 self.on_checked(self.checked)
+        elif message.key == "size":
+            self.on_size(message)
+
+    def on_size(self, message: Fetched) -> None:
+        if message.error:  # more than this machine holds, or over a year: not queued
+            self.notify(message.error, severity="error", timeout=10)
+            return
+        (long, time, line), (preset, quick, raw, name) = message.value
+        if not long:
+            submit_preset(self.app, preset, quick, raw, name)
+            return
+        question = (f"[b]This experiment would train for about {time}[/b], "
+                    f"over a day.\n\n{escape(line)}\n\n[dim]A rough estimate (within a small "
+                    "factor) from the sweep's size and this machine's cores.[/]\nQueue it?")
+
+        def answer(yes: bool | None) -> None:
+            if yes:
+                submit_preset(self.app, preset, quick, raw, name)
+            else:
+                self.notify("not queued", timeout=3)
+        self.app.push_screen(AskButtons(question, yes="Queue", no="Cancel"), answer)
 
 
 def on_submitted(app, message: Fetched) -> None:

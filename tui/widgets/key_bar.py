@@ -8,6 +8,7 @@ line is one Static, redrawn only when its text changes.
 
 from __future__ import annotations
 
+from textual.binding import Binding
 from textual.markup import escape
 from textual.widgets import Static
 
@@ -53,7 +54,12 @@ class KeyBar(Static):
             self.refresh_keys()
 
     def refresh_keys(self) -> None:
-        text = keys_markup(self.screen.active_bindings, self.app.get_key_display)
+        app = self.app
+        text = keys_markup(self.screen.active_bindings, app.get_key_display)
+        if app.ENABLE_COMMAND_PALETTE:
+            key = escape(app.get_key_display(Binding(app.COMMAND_PALETTE_BINDING, "")))
+            text += (f"  [@click=app.command_palette][b $footer-key-foreground]{key}[/] "
+                     "palette[/]")
         if text != self._shown:
             self._shown = text
             self.update(text, layout=False)
