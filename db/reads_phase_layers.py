@@ -3,7 +3,8 @@ db.reads.READS): seed stability per chosen run, the last feature at a snapshot s
 custom metric per (run, expert), and where an imported experiment came from.
 
 Each is keyed by the chosen run (run_id, expert), so the TUI and the figures lay them on the
-grid they already have; none of them changes phase_grids.
+grid they already have; none of them changes phase_grids. Per-run answers are columns
+fetched column by column (Store.query_columns): plain() per value of 10,000 rows cost 40 ms.
 """
 
 from __future__ import annotations
@@ -19,20 +20,22 @@ from .store import Store
 _SUPERPOSITION_ALL = "f.superposition + CASE WHEN f.norm > 0.001 THEN f.norm * f.norm ELSE 0 END"
 
 
-def _columns(names: list[str], rows: list) -> dict[str, list]:
-    return {n: [plain(r[j]) for r in rows] for j, n in enumerate(names)}
-
-
 @register_read("phase_stability")
 def phase_stability(store: Store, experiment_id: int) -> dict:
     """Per chosen run of a sweep point: its point's number of seeds, how many of them have
     the chosen seed's last-feature classes (experts matched), and that share (the
     seed_stability view, for one experiment)."""
-    names, rows = store.query(
-        f"""WITH per_run AS (
+    # A point with one run matches itself (a class is never NULL): only the points with
+    # several seeds need the class lists (on 10,000 one-seed points, 60 ms less).
+    return store.query_columns(
+        f"""WITH runs_e AS (
+            SELECT r.point, r.run_id, r.chosen, r.n_features,
+                   count(*) OVER (PARTITION BY r.point) AS n_runs
+            FROM runs r WHERE r.experiment_id = ? AND r.point IS NOT NULL
+        ), per_run AS (
             SELECT r.point, r.run_id, r.chosen, list_sort(list({LAST_CLASS_SQL})) AS classes
-            FROM runs r JOIN features f ON f.run_id = r.run_id AND f.feature = r.n_features - 1
-            WHERE r.experiment_id = ? GROUP BY r.point, r.run_id, r.chosen
+            FROM runs_e r JOIN features f ON f.run_id = r.run_id AND f.feature = r.n_features - 1
+            WHERE r.n_runs > 1 GROUP BY r.point, r.run_id, r.chosen
         ), chosen AS (
             SELECT point, any_value(run_id) AS run_id, any_value(classes) AS classes
             FROM per_run WHERE chosen GROUP BY point HAVING count(*) = 1
@@ -41,8 +44,12 @@ def phase_stability(store: Store, experiment_id: int) -> dict:
                count(*) FILTER (WHERE p.classes = c.classes) AS n_matching,
                count(*) FILTER (WHERE p.classes = c.classes) / count(*) AS stability
         FROM per_run p JOIN chosen c ON c.point = p.point
-        GROUP BY c.run_id ORDER BY c.run_id""", [int(experiment_id)])
-    return _columns(names, rows)
+        GROUP BY c.run_id
+        UNION ALL
+        SELECT r.run_id, 1::BIGINT, 1::BIGINT, 1.0::DOUBLE FROM runs_e r
+        WHERE r.n_runs = 1 AND r.chosen AND EXISTS (SELECT 1 FROM features f
+            WHERE f.run_id = r.run_id AND f.feature = r.n_features - 1)
+        ORDER BY 1""", [int(experiment_id)])
 
 
 @register_read("phase_snapshot_steps")
@@ -59,7 +66,7 @@ def phase_at_step(store: Store, experiment_id: int, step: int) -> dict:
     """The last feature of every chosen run per expert at the snapshot nearest to step (per
     run; a tie takes the earlier one), with that run's loss there: the columns of
     figure_features(last_only) that a phase diagram uses, plus loss and step."""
-    names, rows = store.query(
+    return store.query_columns(
         """WITH c AS (SELECT * FROM runs WHERE experiment_id = ? AND chosen),
         pick AS (
             SELECT d.run_id, arg_min(d.step, 2 * abs(d.step - ?) + (d.step > ?)::INT) AS step
@@ -75,7 +82,6 @@ def phase_at_step(store: Store, experiment_id: int, step: int) -> dict:
              AND f.feature = c.n_features - 1
         JOIN store.dynamics_runs d ON d.run_id = c.run_id AND d.step = p.step
         ORDER BY c.run_id, f.expert""", [int(experiment_id), int(step), int(step)])
-    return _columns(names, rows)
 
 
 @register_read("phase_metrics")
@@ -106,12 +112,11 @@ def phase_metric(store: Store, experiment_id: int, metric: str) -> dict:
     """One custom metric's value per chosen run and expert, as the phase diagram colours
     it: a scalar for every expert, a per-feature metric's last feature, a per-expert
     metric's own expert (expert is NULL where one value holds for every expert)."""
-    names, rows = store.query(
+    return store.query_columns(
         "SELECT m.run_id, m.expert, m.value FROM store.custom_metrics m "
         "JOIN runs r ON r.run_id = m.run_id WHERE r.experiment_id = ? AND r.chosen "
         "AND m.name = ? AND (m.feature IS NULL OR m.feature = r.n_features - 1) "
         "ORDER BY m.run_id, m.expert", [int(experiment_id), str(metric)])
-    return _columns(names, rows)
 
 
 @register_read("import_source")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from test_npz_import import write_npz
-from test_tui_support import FIG4_TINY, FakeClient, run_app_test, until
+from test_tui_support import FIG4_TINY, FakeClient, phase_cells, run_app_test, until
 
 from moelab.cli import main
 from moelab.engine.client import DirectClient
@@ -157,7 +157,7 @@ def test_custom_metrics_join_the_colouring_cycle_on_one_numeric_scale():
         await until(pilot, lambda: "per_expert" in screen.overlay.values)
         await until(pilot, lambda: "custom metric per_expert" in text(app, "#legend"))
         grids = {g.title: g for g in screen.query(CellGrid)}
-        cells = [c for g in screen.grids for c in g["cells"]]
+        cells = phase_cells(screen.grids)
         lo, hi = min(c["run_id"] for c in cells), max(c["run_id"] + 10 * c["expert"]
                                                           for c in cells)
         assert f"{lo} " in text(app, "#legend") and f" {hi}" in text(app, "#legend")

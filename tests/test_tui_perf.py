@@ -122,7 +122,8 @@ def open_times(tmp_path) -> dict[str, float]:
         await until(pilot, lambda: "models" in str(app.screen.query_one("#summary").render()))
         times["new experiment: its check answered"] = time.perf_counter() - t0
         await timed("compare 8 marked runs", ["7"], lambda: isinstance(app.screen, CompareScreen)
-                    and len(app.screen.runs) == 8 and app.screen.query(CellGrid))
+                    and len(app.screen.runs) == 8
+                    and any(g.colours for g in app.screen.query(CellGrid)))
         await pilot.press("6")
         await until(pilot, lambda: app.screen.query("#query"))
         app.screen.query_one("#query").text = "SELECT * FROM features"

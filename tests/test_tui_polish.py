@@ -60,7 +60,7 @@ def test_queueing_over_a_day_asks_with_the_estimate_and_cancel_queues_nothing():
         await pilot.press("ctrl+r")
         await until(pilot, lambda: isinstance(app.screen, AskButtons))
         question = text(app, "#confirm-question")
-        assert "would train for about 3.0 days" in question
+        assert "more than a day" in question and "engine's estimate: about 3.0 days" in question
         assert "400 models" in question and ("on cpu" in question or "on gpu" in question)
         await pilot.press("enter")  # the focus is on Cancel: Enter keeps the safe answer
         await until(pilot, lambda: app.screen is screen)
@@ -96,6 +96,24 @@ def test_queueing_under_a_day_does_not_ask_and_y_answers_queue():
         await until(pilot, lambda: len(client.submitted) == 2)
     run_app_test(client, body, size=(160, 50))
     assert client.submitted[1][0]["train"]["steps"] == long
+
+
+def test_this_databases_past_speed_over_a_day_asks_too():
+    # fig4 --quick is 400,000 model-steps: seconds by the engine's cost model, 4.6 days at
+    # one second a model-step (what this database's past runs say, here).
+    client = FakeClient(seeded_db(), reads={"seconds_per_step": lambda: 1.0})
+
+    async def body(app, pilot):
+        await open_form(app, pilot)
+        await until(pilot, lambda: "(from this database's past runs)" in text(app, "#summary"))
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: isinstance(app.screen, AskButtons))
+        question = text(app, "#confirm-question")
+        assert "past runs: about 4.6 days" in question and "engine's estimate" in question
+        await pilot.press("n")
+        await pilot.pause(0.3)
+        assert client.submitted == []
+    run_app_test(client, body, size=(100, 30))
 
 
 def test_a_sweep_too_big_for_this_machine_is_refused_in_the_form():

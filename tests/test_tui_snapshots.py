@@ -9,7 +9,7 @@ import os
 from pathlib import Path
 
 from rich.console import Console
-from test_tui_support import FakeClient, run_app_test, seeded_db, until
+from test_tui_support import FakeClient, phase_columns, run_app_test, seeded_db, until
 
 from moelab.tui.screens.phase import PhaseScreen
 from moelab.tui.screens.run_detail import RunDetailScreen
@@ -44,7 +44,7 @@ def phase_reads() -> dict:
         "phase_grids": lambda experiment_id: [{
             "setup": {"n_features": 3, "d_hidden": 2, "n_experts": 2},
             "sparsity": SPARSITY, "last_importance": IMPORTANCE, "n_experts": 2,
-            "cells": cells()}],
+            "columns": phase_columns(cells())}],
     }
 
 

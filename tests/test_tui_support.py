@@ -131,6 +131,17 @@ class FakeClient:
         self.direct.close()
 
 
+def phase_cells(grids: list[dict]) -> list[dict]:
+    """The phase screen's grids (columns per setup) as one dict per cell."""
+    return [dict(zip(g["columns"], values, strict=True))
+            for g in grids for values in zip(*g["columns"].values(), strict=True)]
+
+
+def phase_columns(cells: list[dict]) -> dict[str, list]:
+    """A phase_grids answer's columns from one dict per cell."""
+    return {k: [c[k] for c in cells] for k in (cells[0] if cells else {})}
+
+
 async def until(pilot, condition, timeout: float = 10.0) -> None:
     """Let the app run until condition() holds (workers answer asynchronously)."""
     import time

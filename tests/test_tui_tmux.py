@@ -33,7 +33,9 @@ def tmux(*args: str, check: bool = True) -> str:
 def test_quick_start_in_tmux_then_read_the_phase_diagram(tmp_path):
     db = tmp_path / "lab.duckdb"
     session = f"moelab-test-{os.getpid()}"
-    env = f"MOELAB_STATE_DIR={tmp_path / 'state'} TERM=xterm-256color"
+    # A tmux server started under pytest gives its panes COLUMNS=80 LINES=24, which Textual
+    # takes over the pane's real size: drop them.
+    env = f"-u COLUMNS -u LINES MOELAB_STATE_DIR={tmp_path / 'state'} TERM=xterm-256color"
     # A private tmux server (-L) keeps the test away from the user's sessions.
     server = ["-L", session]
     tmux(*server, "new-session", "-d", "-s", session, "-x", "100", "-y", "30",
@@ -73,8 +75,8 @@ def test_typing_into_new_experiment_on_fig4_full_answers_at_once(tmp_path):
     (the check runs in a helper process), measured on the real terminal's screen."""
     db = tmp_path / "lab.duckdb"
     session = f"moelab-type-{os.getpid()}"
-    env = (f"MOELAB_STATE_DIR={tmp_path / 'state'} MOELAB_CONFIG_DIR={tmp_path / 'config'} "
-           "TERM=xterm-256color")
+    env = (f"-u COLUMNS -u LINES MOELAB_STATE_DIR={tmp_path / 'state'} "
+           f"MOELAB_CONFIG_DIR={tmp_path / 'config'} TERM=xterm-256color")
     server = ["-L", session]
     tmux(*server, "new-session", "-d", "-s", session, "-x", "120", "-y", "40",
          f"cd {tmp_path} && env {env} {MOELAB} --db {db}; sleep 30")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from test_tui_support import FakeClient, run_app_test, seeded_db, two_setups_db, until
+from test_tui_support import FakeClient, phase_cells, run_app_test, seeded_db, two_setups_db, until
 
 from moelab.engine.client import ClientError, DirectClient
 from moelab.tui.screens.experts import ExpertsScreen
@@ -330,7 +330,7 @@ def test_trap10_cells_use_the_space_the_cursor_keeps_its_colour_and_scales_have_
         assert cursor_keeps_colour(grid)
         await pilot.press("v", "v")
         await until(pilot, lambda: app.screen.colouring == "norm")
-        cells = [c for g in app.screen.grids for c in g["cells"]]
+        cells = phase_cells(app.screen.grids)
         lo, hi = min(c["norm"] for c in cells), max(c["norm"] for c in cells)
         legend = text(app, "#legend")
         assert f"{lo:.3g}" in legend and f"{hi:.3g}" in legend  # a numeric scale

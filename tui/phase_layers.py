@@ -91,26 +91,31 @@ def metric_name(colouring: str) -> str | None:
 # -- merging -----------------------------------------------------------------------------
 def apply(grids: list[dict], layers: Layers) -> list[dict]:
     """Copies of the final grids (same setups and axes) with the cells of the snapshot step
-    and the custom metrics' values merged; the grids themselves when neither is shown.
-    (Seed stability is looked up by run instead: it never changes a colour.)"""
+    and the custom metrics' values merged into their columns; the grids themselves when
+    neither is shown. (Seed stability is looked up by run instead: it never changes a
+    colour.)"""
     if layers.step is None and not layers.values:
         return grids
-    step = _step_cells(layers) if layers.step is not None else None
+    step = _step_rows(layers) if layers.step is not None else None
     out = []
     for g in grids:
-        cells = []
-        for c in g["cells"]:
-            key = (c["run_id"], c["expert"])
-            if step is not None:
-                if key not in step:
-                    continue  # no snapshot of this run: drawn as a missing cell
-                c = {**c, **step[key]}
-            else:
-                c = dict(c)
-            for name, values in layers.values.items():
-                c[METRIC + name] = values.get(key, values.get((c["run_id"], None)))
-            cells.append(c)
-        out.append({**g, "cells": cells})
+        cols = g["columns"]
+        keys = list(zip(cols.get("run_id", []), cols.get("expert", []), strict=True))
+        if step is not None:
+            # a run without a snapshot there is dropped: drawn as a missing cell
+            at = [step.get(k) for k in keys]
+            kept = [i for i, j in enumerate(at) if j is not None]
+            cols = {f: [v[i] for i in kept] for f, v in cols.items()}
+            at = [at[i] for i in kept]
+            keys = [keys[i] for i in kept]
+            shown = layers.at_step or {}
+            cols.update({f: [shown[f][j] for j in at] for f in _STEP_FIELDS})
+        else:
+            cols = dict(cols)
+        for name, values in layers.values.items():
+            cols[METRIC + name] = [values.get(k, values.get((k[0], None))) for k in keys]
+        out.append({**{k: v for k, v in g.items() if not k.startswith("_")},
+                    "columns": cols})
     return out
 
 
@@ -118,10 +123,11 @@ _STEP_FIELDS = ("norm", "superposition", "superposition_all", "dimensionality",
                 "monosemantic", "eval_loss", "step")
 
 
-def _step_cells(layers: Layers) -> dict[tuple, dict]:
+def _step_rows(layers: Layers) -> dict[tuple, int]:
+    """(run, expert) -> its position in the snapshot step's columns."""
     cols = layers.at_step or {}
-    keys = list(zip(cols.get("run_id", []), cols.get("expert", []), strict=True))
-    return {k: {f: cols[f][i] for f in _STEP_FIELDS} for i, k in enumerate(keys)}
+    keys = zip(cols.get("run_id", []), cols.get("expert", []), strict=True)
+    return {k: i for i, k in enumerate(keys)}
 
 
 def unstable(layers: Layers, run_id: int) -> bool:
@@ -133,27 +139,15 @@ def unstable_runs(layers: Layers) -> frozenset[int]:
     # Once per stability read: paint asks for every grid (10,000 runs each time).
     cached = layers.__dict__.get("_unstable")
     if cached is None or cached[0] is not layers.stability:
-        cached = (layers.stability,
-                  frozenset(r for r in layers.stability if unstable(layers, r)))
+        cached = (layers.stability, frozenset(  # unstable(), inline: 10,000 calls
+            r for r, (n, share) in layers.stability.items() if n > 1 and share <= UNSTABLE))
         layers._unstable = cached
     return cached[1]
 
 
-def flagged(rows: list[list[dict | None]], layers: Layers) -> set[tuple[int, int]]:
-    """(col, row) of the unstable cells of one grid."""
-    bad = unstable_runs(layers)
-    if not bad:
-        return set()
-    return {(c, r) for r, row in enumerate(rows) for c, cell in enumerate(row)
-            if cell is not None and cell["run_id"] in bad}
-
-
-def visible(layers: Layers, colouring: str) -> tuple:
-    """What of the layers shows in the grids' colours and marks: when it has not changed,
-    new layers need no repaint (on 10,000 runs a repaint holds the UI thread ~0.1 s)."""
-    name = metric_name(colouring)
-    return (layers.experiment, unstable_runs(layers), layers.step, layers.at_step,
-            None if name is None else layers.values.get(name))
+def flagged(grid: dict, slot, layers: Layers) -> set[tuple[int, int]]:
+    """(col, row) of the unstable cells of one grid's slots (phase_model.slots)."""
+    return pm.where(slot, grid, unstable_runs(layers))
 
 
 # -- text --------------------------------------------------------------------------------
@@ -180,7 +174,7 @@ def title(experiment: int | None, name: str, layers: Layers) -> str:
 
 def stability_line(grids: list[dict], layers: Layers) -> str:
     """The legend's line on seed stability (empty when every point has one seed)."""
-    runs = {c["run_id"] for g in grids for c in g["cells"]}
+    runs = {r for g in grids for r in g["columns"].get("run_id", ())}
     multi = [r for r in runs if layers.stability.get(r, (1, 1.0))[0] > 1]
     if not multi:
         return ""

@@ -9,7 +9,9 @@ single metrics share one scale over every grid, shown with its numbers.
 
 from __future__ import annotations
 
-from .colours import phase_colour, phase_colour_1024, sequential
+import numpy as np
+
+from .colours import phase_colour, sequential
 from .format import num, setup_label
 from .scales import key_grid, samples
 
@@ -45,46 +47,123 @@ def _ticks(values: list[float], most: int = 3) -> list[str]:
     return [num(v, 3) if i in keep else "" for i, v in enumerate(values)]
 
 
-def slots(grid: dict, expert: int) -> list[list[dict | None]]:
-    """The cells of one expert as rows (top = highest sparsity) × columns (importance)."""
-    # One index per cell list, for all of its experts (kept with the list it indexes).
+def cell(grid: dict, i: int) -> dict:
+    """Cell i of a grid's columns as one dict (the cell under the cursor)."""
+    return {k: col[i] for k, col in grid["columns"].items()}
+
+
+def n_cells(grid: dict) -> int:
+    return len(grid["columns"].get("run_id", ()))
+
+
+def column(grid: dict, field: str) -> np.ndarray:
+    """A grid's column as floats (NULL and absent as NaN), converted once per columns."""
+    cached = grid.get("_arrays")
+    if cached is None or cached[0] is not grid["columns"]:
+        cached = (grid["columns"], {})
+        grid["_arrays"] = cached
+    arrays = cached[1]
+    if field not in arrays:
+        values = grid["columns"].get(field)
+        arrays[field] = (np.full(n_cells(grid), np.nan) if values is None
+                         else np.array(values, dtype=float))
+    return arrays[field]
+
+
+def slots(grid: dict, expert: int) -> np.ndarray:
+    """Rows (top = highest sparsity) × columns (importance) of one expert: each slot the
+    position of its cell in the grid's columns, -1 where there is none."""
+    # One index per columns, for all of its experts (kept with the columns it indexes).
     cached = grid.get("_index")
-    if cached is None or cached[0] is not grid["cells"]:
-        cached = (grid["cells"], {(c["expert"], c["sparsity"], c["last_importance"]): c
-                                  for c in grid["cells"]})
+    if cached is None or cached[0] is not grid["columns"]:
+        cached = (grid["columns"], _index(grid))
         grid["_index"] = cached
-    cells = cached[1]
-    return [[cells.get((expert, s, li)) for li in grid["last_importance"]]
-            for s in reversed(grid["sparsity"])]
+    index = cached[1]
+    if expert >= len(index):
+        return np.full(index.shape[1:], -1, dtype=np.int64)
+    return index[expert]
+
+
+def _index(grid: dict) -> np.ndarray:
+    experts = grid["columns"].get("expert", [])
+    n_experts = max(grid["setup"]["n_experts"], max(experts, default=-1) + 1)
+    sparsity, importance = _axis(grid, "sparsity"), _axis(grid, "last_importance")
+    index = np.full((n_experts, len(sparsity[0]), len(importance[0])), -1, dtype=np.int64)
+    if experts:
+        keep = np.flatnonzero(sparsity[2] & importance[2])
+        rows = len(sparsity[0]) - 1 - sparsity[1]  # top = highest sparsity
+        # a repeated slot keeps its last cell
+        index[np.array(experts)[keep], rows[keep], importance[1][keep]] = keep
+    return index
+
+
+def _axis(grid: dict, field: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(the grid's sorted values on an axis, each cell's position there, found or not)."""
+    values = np.array(grid[field], dtype=float)
+    cells = column(grid, field)
+    at = np.minimum(np.searchsorted(values, cells), max(len(values) - 1, 0))
+    found = values[at] == cells if len(values) else np.zeros(len(cells), dtype=bool)
+    return values, at, found
+
+
+def where(slot: np.ndarray, grid: dict, run_ids) -> set[tuple[int, int]]:
+    """(col, row) of the slots whose cell's run is one of run_ids."""
+    if not run_ids:
+        return set()
+    present = slot >= 0
+    runs = column(grid, "run_id")[np.where(present, slot, 0)]
+    hit = present & np.isin(runs, np.fromiter(run_ids, dtype=float))
+    rows, cols = np.nonzero(hit)
+    return set(zip(cols.tolist(), rows.tolist(), strict=True))
 
 
 def metric_range(grids: list[dict], colouring: str) -> tuple[float | None, float | None]:
     field = colouring_info(colouring)[1]
-    values = [c[field] for g in grids for c in g["cells"] if c.get(field) is not None]
+    values = [v for g in grids for v in g["columns"].get(field, ()) if v is not None]
     return (min(values), max(values)) if values else (None, None)
 
 
-def _top(values) -> float:
-    present = [v for v in values if v is not None]
-    return max(present) if present and max(present) > 0 else 0.0
+def _top(values: np.ndarray) -> float:
+    present = values[~np.isnan(values)]
+    return float(present.max()) if present.size and present.max() > 0 else 0.0
 
 
-def paint(rows: list[list[dict | None]], colouring: str, lo: float | None,
+def _hex(codes: np.ndarray, missing: np.ndarray) -> list[list[str | None]]:
+    """'#rrggbb' per slot from 24-bit codes (None where missing), each colour formatted once."""
+    unique, inverse = np.unique(codes, return_inverse=True)
+    names = np.array(["#%06x" % c for c in unique.tolist()] + [None],  # noqa: UP031
+                     dtype=object)
+    inverse = np.where(missing, len(unique), inverse.reshape(codes.shape))
+    return names[inverse].tolist()
+
+
+def _byte(v: np.ndarray) -> np.ndarray:
+    """colours._byte over an array."""
+    return np.clip(np.trunc(v * 255 + 0.5), 0, 255).astype(np.int64)
+
+
+def paint(grid: dict, slot: np.ndarray, colouring: str, lo: float | None,
           hi: float | None) -> tuple[list[list[str | None]], str]:
-    """Colours of one grid, and its caption (the maxima the paper colour divides by)."""
+    """Colours of one grid's slots (as colours.phase_colour and colours.sequential give
+    them), and its caption (the maxima the paper colour divides by)."""
     field = colouring_info(colouring)[1]
-    flat = [c for row in rows for c in row if c is not None]
+    present = slot >= 0
+    at = np.where(present, slot, 0)
+    values = np.where(present, column(grid, field)[at], np.nan)
     if is_paper(colouring):
-        top_norm, top_sp = _top(c["norm"] for c in flat), _top(c[field] for c in flat)
+        norms = np.where(present, column(grid, "norm")[at], np.nan)
+        top_norm, top_sp = _top(norms), _top(values)
         # phase_colour(min(1, v / top), …) in 1/1024 steps, scaled once (20,000 cells a view)
         sx, sy = (1024 / top_sp if top_sp else 0.0), (1024 / top_norm if top_norm else 0.0)
-        colours = [[None if c is None else phase_colour_1024(
-            min(1024, round((c[field] or 0.0) * sx)), min(1024, round((c["norm"] or 0.0) * sy)))
-            for c in row] for row in rows]
+        xi = np.minimum(1024, np.round(np.nan_to_num(values) * sx)) / 1024
+        yi = np.minimum(1024, np.round(np.nan_to_num(norms) * sy)) / 1024
+        r, g, b = _byte(xi * yi + 1 - yi), _byte(1 - yi), _byte(yi * (1 - xi) + 1 - yi)
+        colours = _hex((r << 16) | (g << 8) | b, ~present)
         return colours, f"÷ max norm {num(top_norm, 3)}, max superposition {num(top_sp, 3)}"
     span = (hi - lo) if lo is not None and hi is not None else 0.0
-    colours = [[None if c is None or c.get(field) is None else sequential(
-        (c[field] - lo) / span if span > 0 else 0.0) for c in row] for row in rows]
+    t = np.clip((values - lo) / span if span > 0 else np.zeros_like(values), 0.0, 1.0)
+    r, g, b = _byte(1 - 0.97 * t), _byte(1 - 0.81 * t), _byte(1 - 0.58 * t)
+    colours = _hex((r << 16) | (g << 8) | b, np.isnan(values))
     return colours, ""
 
 

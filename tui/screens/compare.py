@@ -14,13 +14,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, HorizontalScroll, Vertical
 from textual.widgets import DataTable, Static
-from textual_plotext import PlotextPlot
 
 from .. import compare_model as cm
 from ..fetch import Fetched, fetch
 from ..messages import DataChanged
 from ..widgets.cell_grid import CellGrid, fit_level
 from ..widgets.key_bar import KeyBar
+from ..widgets.plot import Plot
 from .base import LabScreen
 from .experts import colour_of, hex_colour
 from .run_detail import gram_colours, norm_bars
@@ -55,16 +55,22 @@ class CompareScreen(LabScreen):
         self.loaded: tuple = ()
 
     def compose(self) -> ComposeResult:
+        # Its reads start here, while the widgets mount (Textual handles their answer after
+        # on_mount: a screen's compose and mount come before its queued messages).
+        self.hold_paint()  # drawn once, with the runs
+        if self.app.marked:
+            self.reload()
         yield from self.top_bars()
         yield Static(EMPTY, id="compare-title")
         with Horizontal(id="compare-top"):
-            yield PlotextPlot(id="compare-plot")
+            yield Plot(id="compare-plot")
             yield DataTable(id="compare-table", zebra_stripes=True)
         yield HorizontalScroll(id="compare-weights")
         yield KeyBar()
 
     def on_mount(self) -> None:
-        self.reload()
+        if not self.loaded:  # nothing marked: nothing to read
+            self.reload()
 
     def on_screen_resume(self) -> None:
         if self.loaded != (tuple(sorted(self.app.marked)), self.metric):
@@ -82,6 +88,7 @@ class CompareScreen(LabScreen):
         self.loaded = (tuple(ids), metric)
         if not ids:
             self.show([], [], {}, {})
+            self.release_paint()
             return
 
         def work():
@@ -97,12 +104,15 @@ class CompareScreen(LabScreen):
 
     def on_fetched(self, message: Fetched) -> None:
         if message.error:
+            self.release_paint()
             self.notify(message.error, severity="error")
             return
         if message.key == "compare":
             runs, names, curves, weights, chosen = message.value
             self.metric = chosen
             self.show(runs, names, curves, weights)
+            if not runs:
+                self.release_paint()  # (with runs: once their panels are mounted)
         elif message.key == "curves":
             self.curves = message.value
             self.draw_curves()
@@ -128,7 +138,7 @@ class CompareScreen(LabScreen):
         self.draw_weights()
 
     def draw_curves(self) -> None:
-        plot = self.query_one("#compare-plot", PlotextPlot)
+        plot = self.query_one("#compare-plot", Plot)
         plt = plot.plt
         plt.clear_data()
         plt.clear_figure()
@@ -144,7 +154,7 @@ class CompareScreen(LabScreen):
             if len(g.runs) > 1:
                 plt.plot(steps, lo, color=colour, marker="dot")
                 plt.plot(steps, hi, color=colour, marker="dot")
-        plot.refresh()
+        plot.replot()
 
     def draw_table(self) -> None:
         table = self.query_one("#compare-table", DataTable)
@@ -179,7 +189,15 @@ class CompareScreen(LabScreen):
             norms = Static(norm_bars(e["features"]), classes="compare-norms")
             panels.append(Vertical(title, grid, norms, classes="compare-panel"))
         if panels:
-            box.mount_all(panels)
+            mounted = box.mount_all(panels)
+            if self._holding:  # the view's first frame: drawn once the panels are in
+
+                async def release() -> None:
+                    await mounted
+                    self.release_paint()
+                self.run_worker(release(), group="weights-mounted")
+                return
+        self.release_paint()
 
     # -- keys ------------------------------------------------------------------------------
     def action_toggle_groups(self) -> None:

@@ -13,12 +13,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Select, Static
-from textual_plotext import PlotextPlot
 
 from .. import crosscoder_model as M
 from ..fetch import Fetched, fetch
 from ..messages import DataChanged
 from ..widgets.key_bar import KeyBar
+from ..widgets.plot import Plot
 from .base import LabScreen
 
 
@@ -48,7 +48,7 @@ class CrosscoderScreen(LabScreen):
         yield Static("loading…", id="cc-empty")
         yield Static("", id="cc-summary")
         with Horizontal(id="cc-body"):
-            yield PlotextPlot(id="cc-hist")
+            yield Plot(id="cc-hist")
             with Vertical(id="cc-side"):
                 yield Static("[b]latents by class[/b] (density: share of the evaluation "
                              "inputs a latent fires on)")
@@ -126,7 +126,7 @@ class CrosscoderScreen(LabScreen):
     def draw_histogram(self) -> None:
         centres, counts = M.histogram(self.panel["latents"])
         threshold = self.panel["summary"]["class_threshold"] or 0.1
-        plot = self.query_one("#cc-hist", PlotextPlot)
+        plot = self.query_one("#cc-hist", Plot)
         plt = plot.plt
         plt.clear_data()
         plt.clear_figure()
@@ -143,7 +143,7 @@ class CrosscoderScreen(LabScreen):
             plt.vertical_line(x, color="gray")
         plt.xlim(0, 1)
         plt.xticks([0, threshold, 0.5, 1 - threshold, 1])
-        plot.refresh()
+        plot.replot()
 
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id == "crosscoder" and event.value != Select.BLANK:

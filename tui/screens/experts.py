@@ -13,12 +13,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Select, Static
-from textual_plotext import PlotextPlot
 
 from ..fetch import Fetched, fetch
 from ..format import num
 from ..messages import DataChanged
 from ..widgets.key_bar import KeyBar
+from ..widgets.plot import Plot
 from . import pickers
 from .base import LabScreen
 from .experts_lens import LensPanel
@@ -100,6 +100,10 @@ class ExpertsScreen(LabScreen):
         self.table1: list[dict] = []
 
     def compose(self) -> ComposeResult:
+        # Its reads start here, while the widgets mount (Textual handles their answer after
+        # on_mount: a screen's compose and mount come before its queued messages).
+        self.hold_paint()  # drawn once, with Table 1
+        self.reload()
         yield from self.top_bars()
         with Horizontal(id="experts-top"):
             yield Select([], id="experiment", prompt="experiment")
@@ -108,7 +112,7 @@ class ExpertsScreen(LabScreen):
         with Horizontal(id="experts-bottom"):
             with Vertical(id="fpd-box"):
                 yield Static("", id="fpd-note")
-                yield PlotextPlot(id="fpd-plot")
+                yield Plot(id="fpd-plot")
             yield LensPanel(id="lens")
         yield KeyBar()
 
@@ -116,7 +120,6 @@ class ExpertsScreen(LabScreen):
         table = self.query_one("#table1", DataTable)
         for c in TABLE1_COLUMNS:  # two-line headers: "(train)" / "(dense, authors')" below
             table.add_column(header(c), key=c)
-        self.reload()
 
     def on_screen_resume(self) -> None:
         # Textual resumes a new screen twice after its mount: reload only for an experiment
@@ -131,30 +134,45 @@ class ExpertsScreen(LabScreen):
         self.reload()
 
     def reload(self) -> None:
-        self.asked = self.app.current_experiment
-        fetch(self, "experiments", lambda: self.lab.read("experiments_panel"))
+        """The experiments, and the default one's data in the same worker (one round trip
+        and one frame fewer before Table 1 shows)."""
+        current = self.asked = self.app.current_experiment
+
+        def work():
+            exps = self.lab.read("experiments_panel")
+            choice = pickers.pick_default(exps, current, ("table1", "fig3", "fig6-init",
+                                                           "fig1-2"))
+            return exps, choice, (None if choice is None else self.read_data(choice))
+        fetch(self, "experiments", work)
+
+    def read_data(self, experiment: int) -> tuple[list[dict], list[dict]]:
+        return (self.lab.read("table1_by_setup", experiment_id=experiment),
+                self.lab.read("fpd_curves", experiment_id=experiment))
 
     def load(self, experiment: int) -> None:
         self.experiment = experiment
-        fetch(self, "data", lambda: (
-            self.lab.read("table1_by_setup", experiment_id=experiment),
-            self.lab.read("fpd_curves", experiment_id=experiment)))
+        fetch(self, "data", lambda: self.read_data(experiment))
         self.query_one(LensPanel).show_experiment(experiment)  # after Table 1: it asks next
 
     def on_fetched(self, message: Fetched) -> None:
+        self.release_paint()  # the next frame draws what this handler shows
         if message.error:
             self.notify(message.error, severity="error")
             return
         if message.key == "experiments":
-            choice = pickers.pick_default(message.value, self.app.current_experiment,
-                                          ("table1", "fig3", "fig6-init", "fig1-2"))
-            pickers.fill(self.query_one("#experiment", Select), message.value, choice)
+            exps, choice, data = message.value
+            pickers.fill(self.query_one("#experiment", Select), exps, choice)
             if choice is not None:
-                self.load(choice)
+                self.experiment = choice
+                self.show_data(data)
+                self.query_one(LensPanel).show_experiment(choice)
         elif message.key == "data":
-            self.table1, self.curves = message.value
-            self.show_table1(self.table1)
-            self.draw_curves()
+            self.show_data(message.value)
+
+    def show_data(self, data: tuple[list[dict], list[dict]]) -> None:
+        self.table1, self.curves = data
+        self.show_table1(self.table1)
+        self.draw_curves()
 
     def show_table1(self, rows: list[dict]) -> None:
         table = self.query_one("#table1", DataTable)
@@ -167,7 +185,7 @@ class ExpertsScreen(LabScreen):
             table.add_row("no MoE runs in this experiment", *[""] * (len(TABLE1_COLUMNS) - 1))
 
     def draw_curves(self) -> None:
-        plot = self.query_one("#fpd-plot", PlotextPlot)
+        plot = self.query_one("#fpd-plot", Plot)
         note = self.query_one("#fpd-note", Static)
         label = "features per dimension" if self.metric == "fpd" else "evaluation loss"
         lines = series(self.curves, self.metric)
@@ -186,7 +204,7 @@ class ExpertsScreen(LabScreen):
         for i, (name, pts) in enumerate(lines.items()):
             plt.plot([p[0] for p in pts], [p[1] for p in pts], label=name, marker="braille",
                      color=colour_of(i))
-        plot.refresh()
+        plot.replot()
 
     def action_lens_step(self, delta: int) -> None:
         self.query_one(LensPanel).step(delta)

@@ -45,6 +45,7 @@ GLOBAL_KEYS = """[b]Everywhere[/b] (the tab bar under the title names the views;
 
 [b]Run detail (4)[/b]
   [ ]  previous / next expert · arrows move over the Gram matrix · Esc or q back
+  , .  earlier / later snapshot step (runs trained with train.snapshots)
 
 [b]Experts (5)[/b]
   l  features per dimension ↔ loss against sparsity

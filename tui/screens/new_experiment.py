@@ -12,6 +12,7 @@ from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.widget import Widget
 from textual.widgets import Button, Input, Label, Select, Static, Switch
 
 from .. import form_model as fm
@@ -42,13 +43,22 @@ def submit_preset(app, preset: str, quick: bool, raw: dict | None = None,
     fetch(app, "submitted", work, exclusive=False)
 
 
-def size_of(raw: dict, name: str) -> tuple[bool, str, str]:
-    """(over a day?, the training time and the whole estimate in words) of a checked form,
-    or TooBig: a thread's work, refusing what cannot fit this machine as `moelab run` does."""
+def size_of(raw: dict, name: str, past: float | None = None) -> str | None:
+    """The question to ask before queueing a checked form, None when it trains for under a
+    day, or TooBig: a thread's work, refusing what cannot fit this machine as `moelab run`
+    does. `past`: seconds at the speed of this database's past runs, when known (the
+    engine's cost model can be far off for small models)."""
     from moelab.engine.config import from_dict
     from moelab.engine.estimate import DAY, check_fits, human_time
     est = check_fits(from_dict(raw, name=name), yes=True)
-    return est.seconds > DAY, human_time(est.seconds), est.line()
+    if max(est.seconds, past or 0.0) <= DAY:
+        return None
+    lines = ["[b]This experiment would train for more than a day.[/b]", "",
+             f"engine's estimate: about [b]{human_time(est.seconds)}[/b] ({escape(est.line())})"]
+    if past is not None:
+        lines.append(f"at the speed of this database's past runs: about "
+                     f"[b]{human_time(past)}[/b]")
+    return "\n".join([*lines, "", "[dim]Rough estimates.[/] Queue it?"])
 
 
 def _which(indices: list[int]) -> str:
@@ -74,6 +84,7 @@ class NewExperimentScreen(LabScreen):
         self.inputs: dict[str, Input] = {}
         self.variant_inputs: list[Input] = []
         self._labels: dict[str, str] = {}
+        self._values: dict[Input, str] = {}  # each field's value as last handled
         self.names = Static("")
         self.variant_names = Static("")
         self.checker = Checker(self)
@@ -89,12 +100,13 @@ class NewExperimentScreen(LabScreen):
             yield Button("Queue", id="queue", variant="primary")
         yield Static("", id="summary")
         yield Static("", id="problems")
-        yield VerticalScroll(id="form")
+        # The form is in the first frame: mounted after it, the view took a second frame.
+        yield VerticalScroll(*self.form_rows(), id="form")
         yield KeyBar()
 
     def on_mount(self) -> None:
         fetch(self, "seconds_per_step", lambda: self.lab.read("seconds_per_step"))
-        self.load_preset()
+        self.form_ready()
         self.query_one("#preset", Select).focus()  # not a text box: global keys work
 
     def on_unmount(self) -> None:
@@ -104,6 +116,12 @@ class NewExperimentScreen(LabScreen):
     # Names sit in one Static per column beside a column of one-line Inputs: three widgets a
     # field made the form slow to open.
     def load_preset(self) -> None:
+        """The form of the preset and quick switch now chosen, in place of the last one."""
+        self.run_worker(self._rebuild(self.form_rows()), group="form", exclusive=True)
+        self.form_ready()
+
+    def form_rows(self) -> list[Widget]:
+        """The form's widgets for the preset and quick switch now chosen (not mounted)."""
         from moelab.engine.presets import get
         self.base = get(self.preset).raw(self.quick)
         self.initial = fm.field_values(self.base)
@@ -126,7 +144,11 @@ class NewExperimentScreen(LabScreen):
                 Horizontal(self.variant_names,
                            Vertical(*self.variant_inputs, classes="fields", id="variant-box"),
                            classes="field-box")]
-        self.run_worker(self._rebuild(rows), group="form", exclusive=True)
+        # Each Input posts Changed with its own value when mounted: nothing to check then.
+        self._values = {inp: inp.value for inp in [*self.inputs.values(), *self.variant_inputs]}
+        return rows
+
+    def form_ready(self) -> None:
         self.mark_overridden()
         self.validate()
 
@@ -191,6 +213,9 @@ class NewExperimentScreen(LabScreen):
 
     # -- events -----------------------------------------------------------------------------
     def on_input_changed(self, event: Input.Changed) -> None:
+        if self._values.get(event.input) == event.value:
+            return  # a field's value as given (posted on mounting): the form is checked
+        self._values[event.input] = event.value
         if event.input.has_class("variant"):
             self.mark_overridden()
         if event.input.id != "prompt-input":
@@ -226,8 +251,11 @@ class NewExperimentScreen(LabScreen):
             return
         name = self.query_one("#name", Input).value.strip() or None
         raw, preset, quick = self.valid_raw, self.preset, self.quick
+        past = (self.checked.model_steps * self.seconds_per_step
+                if self.seconds_per_step and self.checked is not None else None)
         # The engine's estimate, as `moelab run` prints it, in a thread: over a day asks first.
-        fetch(self, "size", lambda: (size_of(raw, name or preset), (preset, quick, raw, name)))
+        fetch(self, "size", lambda: (size_of(raw, name or preset, past),
+                                     (preset, quick, raw, name)))
 
     def on_fetched(self, message: Fetched) -> None:
         if message.key == "seconds_per_step":
@@ -241,13 +269,10 @@ class NewExperimentScreen(LabScreen):
         if message.error:  # more than this machine holds, or over a year: not queued
             self.notify(message.error, severity="error", timeout=10)
             return
-        (long, time, line), (preset, quick, raw, name) = message.value
-        if not long:
+        question, (preset, quick, raw, name) = message.value
+        if question is None:
             submit_preset(self.app, preset, quick, raw, name)
             return
-        question = (f"[b]This experiment would train for about {time}[/b], "
-                    f"over a day.\n\n{escape(line)}\n\n[dim]A rough estimate (within a small "
-                    "factor) from the sweep's size and this machine's cores.[/]\nQueue it?")
 
         def answer(yes: bool | None) -> None:
             if yes:

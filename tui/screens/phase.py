@@ -4,8 +4,6 @@ one metric, cells as large as the terminal allows (see tui/phase_model.py)."""
 
 from __future__ import annotations
 
-import asyncio
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -46,12 +44,16 @@ class PhaseScreen(PhaseControls, LabScreen):
         self.asked: int | None = None  # the current experiment at the last reload
         self.colouring = "paper"
         self.grids: list[dict] = []  # one per setup
-        self.slots: dict[str, list[list[dict | None]]] = {}  # grid id -> rows of cells
+        self.slots: dict[str, tuple] = {}  # grid id -> (grid, its slots: pm.slots)
         self.widgets: dict[str, CellGrid] = {}  # mounting is asynchronous: keep references
         self.drawn: list[dict] = []  # what the grids show, for export
         self.init_layers()
 
     def compose(self) -> ComposeResult:
+        # Its reads start here, while the widgets mount (Textual handles their answer after
+        # on_mount: a screen's compose and mount come before its queued messages).
+        self.hold_paint()  # drawn once, with its grids (released when they are mounted)
+        self.reload()
         yield from self.top_bars()
         with Horizontal(id="phase-top"):
             yield Select([], id="experiment", prompt="experiment")
@@ -62,9 +64,6 @@ class PhaseScreen(PhaseControls, LabScreen):
         yield ScrollableContainer(id="phase-grids")
         yield Static("", id="cell-info")
         yield KeyBar()
-
-    def on_mount(self) -> None:
-        self.reload()
 
     def on_screen_resume(self) -> None:
         # Textual resumes a new screen twice after its mount: reload only for an experiment
@@ -79,12 +78,15 @@ class PhaseScreen(PhaseControls, LabScreen):
         """The experiments with a phase sweep, and the default one's grids in the same
         worker (one round trip fewer before the grids show)."""
         current = self.asked = self.app.current_experiment
+        request = self.layer_request()
 
         def work():
             ids = set(self.lab.read("phase_experiments"))
             exps = [e for e in self.lab.read("experiments_panel") if e["experiment_id"] in ids]
             choice = pickers.pick_default(exps, current, ("fig4",))
-            return exps, choice, (None if choice is None else self.read_grids(choice))
+            if choice is None:
+                return exps, choice, None, None
+            return exps, choice, self.read_grids(choice), self.read_layers(choice, request)
         fetch(self, "experiments", work)
 
     def read_grids(self, experiment: int) -> list[dict]:
@@ -94,24 +96,31 @@ class PhaseScreen(PhaseControls, LabScreen):
         self.reload()
 
     def load(self, experiment: int) -> None:
+        """The grids and their layers in one worker: the diagram is painted once."""
         self.experiment = experiment
-        fetch(self, "grids", lambda: self.read_grids(experiment))
+        request = self.layer_request()
+        fetch(self, "grids", lambda: (self.read_grids(experiment),
+                                      self.read_layers(experiment, request)))
 
     def on_fetched(self, message: Fetched) -> None:
         if message.error:
+            self.release_paint()
             self.notify(message.error, severity="error")
             return
         if message.key == "experiments":
-            exps, choice, grids = message.value
+            exps, choice, grids, layers = message.value
             pickers.fill(self.query_one("#experiment", Select), exps, choice)
             self.experiment_name = next((e["name"] for e in exps
                                          if e["experiment_id"] == choice), "")
             self.experiment = choice
+            if layers is not None:
+                self.take_layers(layers)
             self.show_grids(grids or [])
-            self.fetch_layers()
         elif message.key == "grids":
-            self.show_grids(message.value)
-            self.fetch_layers()
+            grids, layers = message.value
+            if layers["experiment"] == self.experiment:
+                self.take_layers(layers)
+                self.show_grids(grids)
         else:
             self.layer_fetched(message)
 
@@ -126,7 +135,12 @@ class PhaseScreen(PhaseControls, LabScreen):
         n_rows = max(len(g["sparsity"]) for g in self.grids)
         width = max(self.size.width - 2, 20) - 2 * per_row  # scrollbar, grid padding
         height = max(self.size.height - CHROME_LINES, 6) // min(len(self.grids), 2) - 1
-        return fit_level(n_cols, n_rows, width, height, label_width=8, per_row=per_row)
+        level = fit_level(n_cols, n_rows, width, height, label_width=8, per_row=per_row)
+        if level == 0:  # half blocks show no cursor frame, marks or ?: one row per screen,
+            # when one row fits whole (its caption and gap too): 100x30 yes, 80x24 no
+            tall = max(self.size.height - CHROME_LINES, 6) - 3
+            level = min(1, fit_level(n_cols, n_rows, width, tall, 8, per_row))
+        return level
 
     def show_grids(self, grids: list[dict]) -> None:
         grids = self.layered(grids)  # final grids as read, with stability, step, metric
@@ -158,15 +172,14 @@ class PhaseScreen(PhaseControls, LabScreen):
         self.run_worker(self._mount_rows(rows), group="mount-grids", exclusive=True)
 
     async def _mount_rows(self, rows) -> None:
-        """One row of grids per frame: mounting all of them at once held the UI thread for
-        up to 90 ms on 2 cores."""
+        """Every row of grids at once, painted already: one layout and one frame (a row per
+        frame drew the whole screen once per row)."""
         box = self.query_one("#phase-grids", ScrollableContainer)
         await box.remove_children()
-        for i, row in enumerate(rows):
-            await box.mount(row)
-            if i == 0 and "grid-0-0" in self.widgets:
-                self.widgets["grid-0-0"].focus()
-            await asyncio.sleep(1 / 60)
+        await box.mount_all(rows)
+        if "grid-0-0" in self.widgets:
+            self.widgets["grid-0-0"].focus()
+        self.release_paint()
 
     def on_resize(self) -> None:
         level = self.fit()
@@ -182,14 +195,12 @@ class PhaseScreen(PhaseControls, LabScreen):
         for gi, grid in enumerate(self.grids):
             y_ticks, x_ticks = pm.axes(grid)
             for e in range(grid["setup"]["n_experts"]):
-                rows = pm.slots(grid, e)
-                colours, caption = pm.paint(rows, self.colouring, lo, hi)
+                slot = pm.slots(grid, e)
+                colours, caption = pm.paint(grid, slot, self.colouring, lo, hi)
                 widget = self.widgets[f"grid-{gi}-{e}"]
-                self.slots[widget.id] = rows
-                widget.marked = {(c, r) for r, row in enumerate(rows)
-                                 for c, cell in enumerate(row)
-                                 if cell is not None and cell["run_id"] in marked}
-                widget.flagged = self.flags(rows)
+                self.slots[widget.id] = (grid, slot)
+                widget.marked = pm.where(slot, grid, marked)
+                widget.flagged = self.flags(grid, slot)
                 widget.set_data(colours, y_ticks, x_ticks, pm.X_TITLE, pm.Y_TITLE, caption)
                 self.drawn.append({"title": widget.title, "colours": colours, "row": gi,
                                    "y_ticks": y_ticks, "x_ticks": x_ticks,
@@ -228,8 +239,13 @@ class PhaseScreen(PhaseControls, LabScreen):
 
     # -- cursor ----------------------------------------------------------------------------
     def cell_at(self, grid_id: str, col: int, row: int) -> dict | None:
-        rows = self.slots.get(grid_id, [])
-        return rows[row][col] if row < len(rows) and col < len(rows[row]) else None
+        """The cell in a slot, as a dict (the grids keep columns)."""
+        if grid_id not in self.slots:
+            return None
+        grid, slot = self.slots[grid_id]
+        if row >= slot.shape[0] or col >= slot.shape[1] or slot[row, col] < 0:
+            return None
+        return pm.cell(grid, int(slot[row, col]))
 
     def on_cell_grid_moved(self, message: CellGrid.Moved) -> None:
         if not message.grid.has_focus:  # repainting moves every grid's cursor

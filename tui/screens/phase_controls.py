@@ -13,9 +13,7 @@ from textual.binding import Binding
 from textual.widgets import Select, Static
 
 from .. import phase_layers as pl
-from .. import phase_model as pm
 from ..fetch import Fetched, fetch
-from ..widgets.cell_grid import CellGrid
 
 BINDINGS = [
     Binding("comma", "step(-1)", "earlier step"),
@@ -45,33 +43,33 @@ class PhaseControls:
         self.final_grids = grids
         return pl.apply(grids, self.shown_layers())
 
-    def fetch_layers(self) -> None:
-        """Stability, snapshot steps, metrics and source of the shown experiment (and the
-        step and metric on show, so they follow new results)."""
-        exp = self.experiment
-        if exp is None:
-            return
-        same = self.overlay.experiment == exp
-        step = self.overlay.step if same else None
-        metric = pl.metric_name(self.colouring) if same else None
-        fetch(self, "phase-layers", lambda: pl.read(self.lab, exp, step, metric))
+    def layer_request(self) -> tuple:
+        """What a layers read asks for, taken on the UI thread: the experiment whose layers
+        are loaded, with the step and metric on show (so they follow new results)."""
+        return self.overlay.experiment, self.overlay.step, pl.metric_name(self.colouring)
+
+    def read_layers(self, exp: int, request: tuple) -> dict:
+        """Stability, snapshot steps, metrics and source of exp (in a worker)."""
+        same = request[0] == exp
+        return pl.read(self.lab, exp, request[1] if same else None,
+                       request[2] if same else None)
+
+    def take_layers(self, value: dict) -> None:
+        """Absorb a layers read of the experiment on show (read with its grids, in the same
+        worker, so that the diagram is painted once)."""
+        if self.overlay.experiment != value["experiment"]:
+            self.step_target = None
+        self.overlay = pl.absorb(self.overlay, value)
+        self._sync_colourings()
 
     def layer_fetched(self, message: Fetched) -> bool:
         """Handle the layers' answers; False for a message that is not one of them."""
-        if message.key not in ("phase-layers", "phase-step", "phase-metric"):
+        if message.key not in ("phase-step", "phase-metric"):
             return False
         value = message.value
         if value["experiment"] != self.experiment:
             return True  # the user has moved on to another experiment
-        if message.key == "phase-layers":
-            if self.overlay.experiment != value["experiment"]:
-                self.step_target = None
-            before = pl.visible(self.overlay, self.colouring)
-            self.overlay = pl.absorb(self.overlay, value)
-            if not self._sync_colourings() and pl.visible(self.overlay, self.colouring) == before:
-                self.refresh_legend()  # the grids look the same: no repaint
-                return True
-        elif message.key == "phase-step":
+        if message.key == "phase-step":
             if value["step"] != self.step_target:
                 return True  # stepped on (or back to the final weights) meanwhile
             self.overlay.step, self.overlay.at_step = value["step"], value["at_step"]
@@ -130,13 +128,6 @@ class PhaseControls:
         return True
 
     # -- text ------------------------------------------------------------------------------
-    def refresh_legend(self) -> None:
-        """Title, legend and the cursor's line, without repainting the grids."""
-        lo, hi = pm.metric_range(self.grids, self.colouring)
-        self.query_one("#legend", Static).update(self.show_title(self.legend(lo, hi)))
-        if isinstance(self.focused, CellGrid):
-            self.focused.post_message(CellGrid.Moved(self.focused, *self.focused.cursor))
-
     def show_title(self, legend: Text) -> Text:
         """Update the title line; the legend with its line on seed stability."""
         layers = self.shown_layers()
@@ -147,7 +138,7 @@ class PhaseControls:
         if name is not None and name not in layers.values:
             lines.insert(0, f"reading {name}…")
         elif name is not None and self.grids and not any(
-                c.get(self.colouring) is not None for g in self.grids for c in g["cells"]):
+                v is not None for g in self.grids for v in g["columns"].get(self.colouring, ())):
             lines.insert(0, f"no values of {name} for these runs yet: `moelab metric compute "
                          f"{name} --experiment {self.experiment}`")
         elif name is not None and layers.step is not None:
@@ -160,6 +151,6 @@ class PhaseControls:
         layers = self.shown_layers()
         return Text.from_markup(pl.title(self.experiment, self.experiment_name, layers)).plain
 
-    def flags(self, rows: list[list[dict | None]]) -> set[tuple[int, int]]:
-        """Unstable cells of one grid (marked at the final weights only)."""
-        return pl.flagged(rows, self.shown_layers()) if self.overlay.step is None else set()
+    def flags(self, grid: dict, slot) -> set[tuple[int, int]]:
+        """Unstable cells of one grid's slots (marked at the final weights only)."""
+        return pl.flagged(grid, slot, self.shown_layers()) if self.overlay.step is None else set()

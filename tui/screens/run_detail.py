@@ -9,7 +9,6 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.widgets import Static
-from textual_plotext import PlotextPlot
 
 from ..colours import GREEN, PURPLE, diverging
 from ..fetch import Fetched, fetch
@@ -17,6 +16,7 @@ from ..format import num
 from ..scales import diverging_text
 from ..widgets.cell_grid import CellGrid, fit_level
 from ..widgets.key_bar import KeyBar
+from ..widgets.plot import Plot
 from .base import LabScreen
 
 BAR_WIDTH = 12
@@ -45,7 +45,8 @@ def norm_bars(features: list[dict]) -> Text:
 def router_text(run: dict, experts: list[dict], metrics: dict) -> str:
     lines = [f"[b]router[/b] ({run.get('router_init')}, gating {run.get('gating')}, "
              f"lb α {num(run.get('lb_coef'))})",
-             "[dim]e  usage routed mono u|mono u|only[/]"]
+             f"[dim]{'e':<2} {'usage':>6} {'routed':>6} {'mono':>4} {'u|mono':>6} "
+             f"{'u|only':>6}[/]"]  # the columns below; u|mono: usage when its mono. are on
     for e in experts:
         lines.append(f"{e['expert']:<2} {num(e.get('usage'), 2):>6} "
                      f"{num(e.get('route_fraction'), 2):>6} {e.get('n_monosemantic')!s:>4} "
@@ -83,6 +84,10 @@ class RunDetailScreen(LabScreen):
         self.final_experts: list[dict] | None = None
 
     def compose(self) -> ComposeResult:
+        # Its reads start here, while the widgets mount (Textual handles their answer after
+        # on_mount: a screen's compose and mount come before its queued messages).
+        self.hold_paint()  # drawn once, with its data
+        self.show_run(self.run_id)
         yield from self.top_bars()
         yield Static("loading…", id="run-title")
         with VerticalScroll(id="detail-body"):
@@ -93,14 +98,11 @@ class RunDetailScreen(LabScreen):
                     yield Static("", id="gram-info")
                 yield Static("", id="norms")
             with Horizontal(id="detail-bottom"):
-                yield PlotextPlot(id="loss-plot")
+                yield Plot(id="loss-plot")
                 with Vertical(id="router-box"):
                     yield Static("", id="router")
-                    yield PlotextPlot(id="grad-plot")
+                    yield Plot(id="grad-plot")
         yield KeyBar()
-
-    def on_mount(self) -> None:
-        self.show_run(self.run_id)
 
     def show_run(self, run_id: int) -> None:
         self.run_id = run_id
@@ -110,6 +112,7 @@ class RunDetailScreen(LabScreen):
         if message.key == "snapshot":
             self.show_snapshot(message)
             return
+        self.release_paint()  # the next frame draws what this handler shows
         if message.error or message.value is None:
             self.query_one("#run-title", Static).update(
                 f"[red]{message.error or f'no run {self.run_id}'}[/]")
@@ -131,8 +134,8 @@ class RunDetailScreen(LabScreen):
             f"{run['seed']}{' (chosen)' if run['chosen'] else ''} · eval loss "
             f"{num(run['eval_loss'])} · fpd {num(run['fpd'], 3)}\n"
             f"[b]expert {self.expert} of {len(experts)}[/b]{self.step_note()} [dim](numbered "
-            "from 0; \\[ and ] switch experts; < > training steps; arrows move over the Gram "
-            "matrix; space marks the run)[/]")
+            "from 0; \\[ and ] switch experts; , and . training steps; arrows move over the "
+            "Gram matrix; space marks the run)[/]")
         colours, vmax = gram_colours(e["gram"])
         n = len(colours)
         ticks = [str(i) if i % 5 == 0 or i == n - 1 else "" for i in range(n)]
@@ -153,7 +156,7 @@ class RunDetailScreen(LabScreen):
         for plot_id, names, title in (("#loss-plot", ("loss", "rec_loss"), "training loss"),
                                       ("#grad-plot", ("router_grad_norm",),
                                        "routing gradient norm")):
-            plot = self.query_one(plot_id, PlotextPlot)
+            plot = self.query_one(plot_id, Plot)
             plt = plot.plt
             plt.clear_data()
             plt.clear_figure()
@@ -162,7 +165,7 @@ class RunDetailScreen(LabScreen):
                 pts = [(s, v) for s, v in metrics.get(name, []) if v is not None]
                 if pts:
                     plt.plot([s for s, _ in pts], [v for _, v in pts], label=name)
-            plot.refresh()
+            plot.replot()
 
     def fit(self, n: int) -> int:
         """Gram cells as large as half the width and the height below the title allow."""

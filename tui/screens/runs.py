@@ -74,8 +74,8 @@ class RunsScreen(RunsColumns, LabScreen):
             yield DataTable(id="experiments", cursor_type="row", zebra_stripes=True)
             yield Static("", id="live-line")
             yield Sparkline([], id="live-loss")
-            yield Input(placeholder="filter runs: SQL over the runs view, e.g. "
-                        "n_experts = 3 and sparsity > 0.9   (Enter applies, ↑↓ recent)",
+            yield Input(placeholder="filter: SQL over the runs view, e.g. n_experts = 3 "
+                        "and sparsity > 0.9 (Enter applies, ↑↓ recent)",
                         id="filter", suggester=SuggestFromList(self.history.items()))
             yield Static("", id="filter-error")
             yield Static("", id="runs-caption")
@@ -154,8 +154,8 @@ class RunsScreen(RunsColumns, LabScreen):
             else "unsorted"
         cond = f" where {escape(v.where)}" if v.where else ""
         self.query_one("#runs-caption", Static).update(
-            f"[b]{total}[/b] runs · {scope}{sort}{cond}   [dim](Enter opens · space marks · "
-            "s sorts · h hides · < > move · C columns · w views)[/]")
+            f"[b]{total}[/b] runs · {scope}{sort}{cond}   [dim](Enter opens · s sorts · "
+            "h hides · < > move · C columns)[/]")  # the key bar has space, w, /
 
     def show_experiments(self, experiments: list[dict]) -> None:
         self.experiments = experiments

@@ -21,8 +21,9 @@ from .choosers import NamePicker
 from .prompts import TextPrompt
 
 EXAMPLE = "SELECT n_experts, avg(fpd) AS fpd FROM runs WHERE chosen GROUP BY 1 ORDER BY 1"
-HINT = ("[dim]ctrl+r runs · tab completes · ctrl+↑↓ history · ctrl+s saves · ctrl+o saved "
-        "queries · ctrl+e exports · Esc to the table[/]")
+# One line at 100 columns; the key bar shows ^r run, ^s save, ^o saved, ^e export too.
+HINT = ("[dim]ctrl+r runs · tab completes view and column names · ctrl+↑↓ history · "
+        "Esc: the results table[/]")
 
 
 def sql_language() -> str | None:

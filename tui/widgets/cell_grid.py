@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.color import Color, ColorType
+from rich.color_triplet import ColorTriplet
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
@@ -25,13 +27,23 @@ from textual.widget import Widget
 MISSING = "#3a3a3a"  # a cell with no run
 MAX_LEVEL = 4
 _STYLES: dict[tuple, Style] = {}
+_COLOURS: dict[str, Color] = {}
 
 
 def style(fg: str | None, bg: str | None, bold: bool = False) -> Style:
     key = (fg, bg, bold)
-    if key not in _STYLES:
-        _STYLES[key] = Style(color=fg, bgcolor=bg, bold=bold)
-    return _STYLES[key]
+    found = _STYLES.get(key)
+    if found is None:  # each colour parsed once (a 50 × 50 grid has ~1,000 pairs)
+        found = _STYLES[key] = (Style(color=fg, bgcolor=bg, bold=True) if bold else
+                                Style.from_color(_colour(fg), _colour(bg)))
+    return found
+
+
+def _colour(name: str | None) -> Color | None:  # Color.parse, "#rrggbb" without its regex
+    if name is not None and name not in _COLOURS:
+        _COLOURS[name] = Color.parse(name) if len(name) != 7 or name[0] != "#" else Color(
+            name.lower(), ColorType.TRUECOLOR, triplet=ColorTriplet(*bytes.fromhex(name[1:])))
+    return None if name is None else _COLOURS[name]
 
 
 def contrast(colour: str) -> str:

@@ -22,7 +22,8 @@ def keys_markup(active: dict, key_display) -> str:
         if not binding.show or (binding.action, binding.description) in seen:
             continue
         seen.add((binding.action, binding.description))
-        key = escape(key_display(binding))
+        # escape() leaves a lone "[" as is, and "[b][[/]" then shows as "[[/]"
+        key = escape(key_display(binding)).replace("[", "\\[")
         label = f"[b $footer-key-foreground]{key}[/] {escape(binding.description)}"
         if not node_binding.enabled:
             label = f"[dim]{label}[/]"
