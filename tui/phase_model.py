@@ -9,11 +9,14 @@ single metrics share one scale over every grid, shown with its numbers.
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
 
 from .colours import phase_colour, sequential
 from .format import num, setup_label
 from .scales import key_grid, samples
+
+if TYPE_CHECKING:  # numpy is imported on first use: not on the app's start
+    import numpy as np
 
 # What colours the grid: label, and the cell field (None: SPEC's two-metric colour).
 COLOURINGS = {
@@ -58,6 +61,7 @@ def n_cells(grid: dict) -> int:
 
 def column(grid: dict, field: str) -> np.ndarray:
     """A grid's column as floats (NULL and absent as NaN), converted once per columns."""
+    import numpy as np
     cached = grid.get("_arrays")
     if cached is None or cached[0] is not grid["columns"]:
         cached = (grid["columns"], {})
@@ -73,6 +77,7 @@ def column(grid: dict, field: str) -> np.ndarray:
 def slots(grid: dict, expert: int) -> np.ndarray:
     """Rows (top = highest sparsity) × columns (importance) of one expert: each slot the
     position of its cell in the grid's columns, -1 where there is none."""
+    import numpy as np
     # One index per columns, for all of its experts (kept with the columns it indexes).
     cached = grid.get("_index")
     if cached is None or cached[0] is not grid["columns"]:
@@ -85,6 +90,7 @@ def slots(grid: dict, expert: int) -> np.ndarray:
 
 
 def _index(grid: dict) -> np.ndarray:
+    import numpy as np
     experts = grid["columns"].get("expert", [])
     n_experts = max(grid["setup"]["n_experts"], max(experts, default=-1) + 1)
     sparsity, importance = _axis(grid, "sparsity"), _axis(grid, "last_importance")
@@ -99,6 +105,7 @@ def _index(grid: dict) -> np.ndarray:
 
 def _axis(grid: dict, field: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(the grid's sorted values on an axis, each cell's position there, found or not)."""
+    import numpy as np
     values = np.array(grid[field], dtype=float)
     cells = column(grid, field)
     at = np.minimum(np.searchsorted(values, cells), max(len(values) - 1, 0))
@@ -108,6 +115,7 @@ def _axis(grid: dict, field: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def where(slot: np.ndarray, grid: dict, run_ids) -> set[tuple[int, int]]:
     """(col, row) of the slots whose cell's run is one of run_ids."""
+    import numpy as np
     if not run_ids:
         return set()
     present = slot >= 0
@@ -124,12 +132,14 @@ def metric_range(grids: list[dict], colouring: str) -> tuple[float | None, float
 
 
 def _top(values: np.ndarray) -> float:
+    import numpy as np
     present = values[~np.isnan(values)]
     return float(present.max()) if present.size and present.max() > 0 else 0.0
 
 
 def _hex(codes: np.ndarray, missing: np.ndarray) -> list[list[str | None]]:
     """'#rrggbb' per slot from 24-bit codes (None where missing), each colour formatted once."""
+    import numpy as np
     unique, inverse = np.unique(codes, return_inverse=True)
     names = np.array(["#%06x" % c for c in unique.tolist()] + [None],  # noqa: UP031
                      dtype=object)
@@ -139,6 +149,7 @@ def _hex(codes: np.ndarray, missing: np.ndarray) -> list[list[str | None]]:
 
 def _byte(v: np.ndarray) -> np.ndarray:
     """colours._byte over an array."""
+    import numpy as np
     return np.clip(np.trunc(v * 255 + 0.5), 0, 255).astype(np.int64)
 
 
@@ -146,6 +157,7 @@ def paint(grid: dict, slot: np.ndarray, colouring: str, lo: float | None,
           hi: float | None) -> tuple[list[list[str | None]], str]:
     """Colours of one grid's slots (as colours.phase_colour and colours.sequential give
     them), and its caption (the maxima the paper colour divides by)."""
+    import numpy as np
     field = colouring_info(colouring)[1]
     present = slot >= 0
     at = np.where(present, slot, 0)

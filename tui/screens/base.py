@@ -10,16 +10,16 @@ from textual.widget import Widget
 from textual.widgets import Header, Input, TextArea
 
 from ..widgets.view_bar import ViewBar
+from .opening import Opening
 
 TEXT_BOXES = (Input, TextArea)
-HOLD_SECONDS = 0.25  # the longest a view opening waits for its data before it is drawn
 
 
 def is_text_box(widget: Widget | None) -> bool:
     return isinstance(widget, TEXT_BOXES)
 
 
-class LabScreen(Screen):
+class LabScreen(Opening, Screen):
     VIEW: str | None = None  # the mode this screen is, for the tab bar
     BINDINGS = [Binding("escape", "leave_input", "leave box", show=False)]
 
@@ -34,24 +34,6 @@ class LabScreen(Screen):
         except Exception:  # built outside a running app (no active app)
             pass
         self._suspended_once = False
-        self._holding = False
-
-    # A view drawn before its data came drew a whole frame for nothing (50-90 ms on 2 cores,
-    # its reads waiting for the GIL meanwhile) and then the frame with its data. A view that
-    # reads on opening holds the app's repaints (Textual's batch update) until its data is
-    # shown, or HOLD_SECONDS at most: the screen before it stays up meanwhile.
-    def hold_paint(self) -> None:
-        if not self._holding:
-            self._holding = True
-            self.app._begin_batch()
-            self.app.set_timer(HOLD_SECONDS, self.release_paint)  # outlives this screen
-
-    def release_paint(self) -> None:
-        if self._holding:
-            self._holding = False
-            self.app._end_batch()
-            if not self.app._batch_count:
-                self.app.screen.refresh()
 
     # Textual restyles a screen from scratch on every resume, and a new one resumes twice
     # right after its mount: 50-100 ms for a form of 40 fields on 2 cores. A screen never
