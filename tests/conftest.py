@@ -39,3 +39,11 @@ def lab(tmp_path, monkeypatch):
             os.kill(info["pid"], signal.SIGKILL)
         if open_client.paths.log.exists():  # shown when a test fails
             print(open_client.paths.log.read_text()[-4000:])
+
+
+@pytest.fixture
+def private_dirs(tmp_path, monkeypatch):
+    """The lab's state, config and export folders in the test's temp dir (TUI tests)."""
+    monkeypatch.setenv("MOELAB_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("MOELAB_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.delenv("MOELAB_EXPORT_DIR", raising=False)

@@ -6,21 +6,12 @@ from __future__ import annotations
 import math
 
 import pytest
-from test_tui_support import FakeClient, run_app_test, seeded_db, until
+from test_tui_support import FakeClient, run_app_test, seeded_db, text, until
 
 from moelab.tui.screens.new_experiment import NewExperimentScreen
 from moelab.tui.screens.prompts import AskButtons
 
-
-@pytest.fixture(autouse=True)
-def private_dirs(tmp_path, monkeypatch):
-    monkeypatch.setenv("MOELAB_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("MOELAB_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.delenv("MOELAB_EXPORT_DIR", raising=False)
-
-
-def text(app, selector) -> str:
-    return str(app.screen.query_one(selector).render())
+pytestmark = pytest.mark.usefixtures("private_dirs")
 
 
 def steps_for_days(days: float) -> int:

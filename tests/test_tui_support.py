@@ -142,6 +142,11 @@ def phase_columns(cells: list[dict]) -> dict[str, list]:
     return {k: [c[k] for c in cells] for k in (cells[0] if cells else {})}
 
 
+def text(app, selector) -> str:
+    """What a widget of the current screen renders, as text."""
+    return str(app.screen.query_one(selector).render())
+
+
 async def until(pilot, condition, timeout: float = 10.0) -> None:
     """Let the app run until condition() holds (workers answer asynchronously)."""
     import time

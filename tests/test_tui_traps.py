@@ -9,7 +9,15 @@ from __future__ import annotations
 import time
 
 import pytest
-from test_tui_support import FakeClient, phase_cells, run_app_test, seeded_db, two_setups_db, until
+from test_tui_support import (
+    FakeClient,
+    phase_cells,
+    run_app_test,
+    seeded_db,
+    text,
+    two_setups_db,
+    until,
+)
 
 from moelab.engine.client import ClientError, DirectClient
 from moelab.tui.screens.experts import ExpertsScreen
@@ -19,16 +27,7 @@ from moelab.tui.screens.run_detail import RunDetailScreen
 from moelab.tui.screens.runs import RunsScreen
 from moelab.tui.widgets.cell_grid import CellGrid
 
-
-@pytest.fixture(autouse=True)
-def private_dirs(tmp_path, monkeypatch):
-    monkeypatch.setenv("MOELAB_STATE_DIR", str(tmp_path / "state"))
-    monkeypatch.setenv("MOELAB_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.delenv("MOELAB_EXPORT_DIR", raising=False)
-
-
-def text(app, selector) -> str:
-    return str(app.screen.query_one(selector).render())
+pytestmark = pytest.mark.usefixtures("private_dirs")
 
 
 async def open_form(app, pilot):
