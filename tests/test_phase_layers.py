@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from test_npz_import import write_npz
-from test_tui_support import FIG4_TINY, FakeClient, phase_cells, run_app_test, until
+from test_tui_support import FIG4_TINY, FakeClient, phase_cells, run_app_test, text, until
 
 from moelab.cli import main
 from moelab.engine.client import DirectClient
@@ -61,10 +61,6 @@ def layers_db() -> Path:
             {"run_id": [], "error": []})
     assert main(["import", "npz", str(write_npz(folder / "312.npz")), "--db", str(path)]) == 0
     return path
-
-
-def text(app, selector) -> str:
-    return str(app.screen.query_one(selector).render())
 
 
 async def open_phase(app, pilot, experiment: int = 1, n_grids: int = 3) -> PhaseScreen:

@@ -7,7 +7,7 @@ import json
 import stat
 
 import pytest
-from test_tui_support import FakeClient, run_app_test, seeded_db, until
+from test_tui_support import FakeClient, run_app_test, seeded_db, text, until
 
 from moelab.tui.screens.choosers import ColumnChooser, NamePicker
 from moelab.tui.screens.compare import CompareScreen
@@ -21,10 +21,6 @@ def private_dirs(tmp_path, monkeypatch):
     monkeypatch.setenv("MOELAB_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("MOELAB_CONFIG_DIR", str(tmp_path / "config"))
     return tmp_path / "config"
-
-
-def text(app, selector) -> str:
-    return str(app.screen.query_one(selector).render())
 
 
 def column(table: VirtualTable, name: str) -> list:

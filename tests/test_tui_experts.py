@@ -5,7 +5,7 @@ the stored numbers of an MoE run, top-1 numbers only for k > 1, "does not apply"
 from __future__ import annotations
 
 import pytest
-from test_tui_support import FakeClient, run_app_test, seeded_db, until
+from test_tui_support import FakeClient, run_app_test, seeded_db, text, until
 
 from moelab.engine.client import DirectClient
 from moelab.tui.screens.experts import ExpertsScreen, header
@@ -15,10 +15,6 @@ from moelab.tui.screens.experts import ExpertsScreen, header
 def state_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("MOELAB_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("MOELAB_CONFIG_DIR", str(tmp_path / "config"))
-
-
-def text(app, selector) -> str:
-    return str(app.screen.query_one(selector).render())
 
 
 def stored(read: str, **params):

@@ -6,9 +6,8 @@ from __future__ import annotations
 import math
 
 import pytest
-from test_tui_support import FakeClient, run_app_test, seeded_db, text, until
+from test_tui_support import FakeClient, open_form, run_app_test, seeded_db, text, until
 
-from moelab.tui.screens.new_experiment import NewExperimentScreen
 from moelab.tui.screens.prompts import AskButtons
 
 pytestmark = pytest.mark.usefixtures("private_dirs")
@@ -24,15 +23,6 @@ def steps_for_days(days: float) -> int:
     raw["train"]["steps"] = 1000
     per_step = estimate(from_dict(raw, name="x")).seconds / 1000
     return math.ceil(days * DAY / per_step)
-
-
-async def open_form(app, pilot) -> NewExperimentScreen:
-    await pilot.press("2")
-    await until(pilot, lambda: isinstance(app.screen, NewExperimentScreen)
-                and "model.n_features" in app.screen.inputs)
-    screen = app.screen
-    await until(pilot, lambda: "models" in text(app, "#summary"), timeout=30)
-    return screen
 
 
 async def set_steps(app, pilot, screen, steps: int) -> None:

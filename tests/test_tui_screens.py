@@ -7,7 +7,7 @@ import csv
 import json
 
 import pytest
-from test_tui_support import FakeClient, empty_db, run_app_test, seeded_db, until
+from test_tui_support import FakeClient, empty_db, run_app_test, seeded_db, text, until
 
 from moelab.tui.screens.new_experiment import NewExperimentScreen
 from moelab.tui.screens.phase import PhaseScreen
@@ -21,10 +21,6 @@ def state_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("MOELAB_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("MOELAB_CONFIG_DIR", str(tmp_path / "config"))
     return tmp_path / "state"
-
-
-def text(app, selector) -> str:
-    return str(app.screen.query_one(selector).render())
 
 
 def test_runs_filter_sort_and_bad_filter(state_dir):

@@ -147,6 +147,17 @@ def text(app, selector) -> str:
     return str(app.screen.query_one(selector).render())
 
 
+async def open_form(app, pilot):
+    """Press 2 and wait until New experiment shows its fields and their model count."""
+    from moelab.tui.screens.new_experiment import NewExperimentScreen
+    await pilot.press("2")
+    await until(pilot, lambda: isinstance(app.screen, NewExperimentScreen)
+                and "model.n_features" in app.screen.inputs)
+    screen = app.screen
+    await until(pilot, lambda: "models" in text(app, "#summary"), timeout=30)
+    return screen
+
+
 async def until(pilot, condition, timeout: float = 10.0) -> None:
     """Let the app run until condition() holds (workers answer asynchronously)."""
     import time

@@ -11,6 +11,7 @@ import time
 import pytest
 from test_tui_support import (
     FakeClient,
+    open_form,
     phase_cells,
     run_app_test,
     seeded_db,
@@ -28,15 +29,6 @@ from moelab.tui.screens.runs import RunsScreen
 from moelab.tui.widgets.cell_grid import CellGrid
 
 pytestmark = pytest.mark.usefixtures("private_dirs")
-
-
-async def open_form(app, pilot):
-    await pilot.press("2")
-    await until(pilot, lambda: isinstance(app.screen, NewExperimentScreen)
-                and "model.n_features" in app.screen.inputs)
-    screen = app.screen
-    await until(pilot, lambda: "models" in text(app, "#summary"), timeout=30)
-    return screen
 
 
 def test_trap1_fig4_variants_are_shown_marked_and_editable():
