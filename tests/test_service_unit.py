@@ -21,7 +21,7 @@ from moelab.engine.service.configs import (
 from moelab.engine.service.events import EventHub
 from moelab.engine.service.owners import foreground_alive, foreground_mark, foreground_owner
 from moelab.engine.service.paths import ServicePaths, resolve_db
-from moelab.engine.service.protocol import ProtocolError, decode, encode, parse_request
+from moelab.engine.service.protocol import ProtocolError, _jsonable, decode, encode, parse_request
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
@@ -70,6 +70,23 @@ def test_protocol_refuses_malformed_requests():
             parse_request(bad)
     back = decode(encode({"x": float("nan"), "t": (1, 2), "n": 2**40}))
     assert back["x"] != back["x"] and back["t"] == [1, 2] and back["n"] == 2**40
+
+
+def test_protocol_fast_path_changes_no_value():
+    """orjson writes most replies; whatever it would change (NaN as null, big ints as
+    floats, int keys) takes json's path and comes back as json would give it."""
+    import datetime as dt
+    import json
+
+    import numpy as np
+    cases = [{"cols": {"a": [1.5, None, 2.0], "b": ["x", None]}}, [1, 2, float("-inf")],
+             {"deep": [[1.0, None], {"y": [float("nan")]}]}, [float("inf"), float("-inf")],
+             {"n": 2**70}, {1: "a"}, {"d": dt.datetime(2026, 1, 2, 3, 4, 5)}, {"s": {3}},
+             {"a": np.array([1.0, np.nan])}, {"v": np.float64("inf")}, [1e308, 1e308]]
+    for case in cases:
+        want = json.dumps(json.loads(json.dumps(case, default=_jsonable, allow_nan=True)))
+        assert json.dumps(decode(encode(case))) == want, case
+    assert not encode({"a": [1.0, 2.0]}).startswith(b" ")  # the fast path was taken
 
 
 def test_files_beside_the_database(tmp_path):

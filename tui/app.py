@@ -20,6 +20,7 @@ from .fetch import Fetched, Lab, fetch
 from .format import running_line
 from .live import ExperimentChanged, LiveFeed, ProgressTick
 from .messages import DataChanged, LabStatus
+from .read_ahead import IDLE_SECONDS, ReadAhead
 from .screens.compare import CompareScreen
 from .screens.crosscoder import CrosscoderScreen
 from .screens.experts import ExpertsScreen
@@ -32,6 +33,7 @@ from .screens.sql import SqlScreen
 
 FULL_AFTER_VIEW = 0.5  # seconds after a view change: its full garbage collection
 WARM_AFTER = 1.0  # seconds after start: modules the views need, imported in a thread
+CSS_AFTER = 0.5  # seconds after start: the built-in widgets' CSS, parsed (tui/css_warm.py)
 LOSS_POINTS = 400  # live loss history kept per experiment (thinned when it grows past)
 
 SCREENS_BY_KEY = {
@@ -81,17 +83,23 @@ class MoelabApp(App):
         self.feed = LiveFeed(self, self.lab)
         self.collector = Collector()
         self._full_timer = None
+        self.read_ahead = ReadAhead(self)
+        self.opened: set[str] = set()  # the views opened so far (each then keeps its data)
+        self._quiet_since = time.monotonic()  # the last view change or change of data
 
     # -- lifecycle -------------------------------------------------------------------------
     def on_mount(self) -> None:
         self.sub_title = self.db_label
         self.switch_mode("runs")
+        self.opened.add("runs")
         self.feed.start()
         self.poll_status()
         self.set_interval(self.poll_seconds, self.poll_status)
         self.call_after_refresh(self.collector.install)
         self.set_interval(YOUNG_EVERY, lambda: self.collector.tick(self.running is not None))
         self.set_timer(WARM_AFTER, self._warm_imports)
+        self.set_timer(CSS_AFTER, self._warm_css)
+        self.set_interval(IDLE_SECONDS / 2, self.read_ahead_views)
 
     def _warm_imports(self) -> None:
         """Import the engine's presets (and numpy) in a thread once the first view is up:
@@ -99,6 +107,29 @@ class MoelabApp(App):
         def work() -> None:
             import moelab.engine.presets  # noqa: F401
         self.run_worker(work, thread=True, group="warm", exit_on_error=False)
+
+    def read_ahead_views(self) -> None:
+        """While nothing trains and the user reads a view, make the opening reads of the
+        data-heavy views not opened yet, for the current experiment (tui/read_ahead.py)."""
+        if (self.running is not None or self.connection.lost
+                or time.monotonic() - self._quiet_since < IDLE_SECONDS):
+            return
+        from .screens import experts, phase
+        if "phase" not in self.opened:
+            self.read_ahead.start(*phase.opening_read(
+                self.lab, self.current_experiment, phase.FRESH_LAYERS, phase.FIRST_COLOURING))
+        if "experts" not in self.opened:
+            self.read_ahead.start(*experts.opening_read(self.lab, self.current_experiment))
+
+    def data_changed(self, experiment_id: int | None) -> None:
+        """Tell the view on screen that the data changed; reads made ahead no longer hold."""
+        self.read_ahead.forget()
+        self._quiet_since = time.monotonic()
+        self.screen.post_message(DataChanged(experiment_id))
+
+    def _warm_css(self) -> None:
+        from .css_warm import warm
+        warm(self)
 
     def on_unmount(self) -> None:
         self.feed.stop()
@@ -134,7 +165,7 @@ class MoelabApp(App):
             self.running = self.status.get("running")
         if change is not None and self.screen_stack:  # all on screen may be stale: reload
             self.notify(change.text, timeout=6)
-            self.screen.post_message(DataChanged(None))
+            self.data_changed(None)
         self._tell_screen()
 
     def on_progress_tick(self, message: ProgressTick) -> None:
@@ -155,7 +186,7 @@ class MoelabApp(App):
         if message.status not in ("queued", "running"):
             self.running = None
         self.poll_status()
-        self.screen.post_message(DataChanged(message.experiment_id))
+        self.data_changed(message.experiment_id)
 
     def _tell_screen(self) -> None:
         if not self.screen_stack:  # shutting down: an answer arrived after the last view
@@ -174,6 +205,8 @@ class MoelabApp(App):
         while isinstance(self.screen, RunDetailScreen):
             self.pop_screen()
         self.switch_mode(mode)
+        self.opened.add(mode)
+        self._quiet_since = time.monotonic()
         self.collect_soon()
 
     def action_back_or_quit(self) -> None:

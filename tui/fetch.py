@@ -57,7 +57,7 @@ def fetch(node: MessagePump, key: str, fn: Callable[[], Any], exclusive: bool = 
         try:
             value, error = fn(), None
         except Exception as err:  # shown to the user as one line
-            value, error = None, _one_line(err)
+            value, error = None, one_line(err)
         # A newer call of the same key replaced this one: its answer would be stale.
         if not get_current_worker().is_cancelled:
             node.post_message(Fetched(key, value, error))
@@ -65,7 +65,7 @@ def fetch(node: MessagePump, key: str, fn: Callable[[], Any], exclusive: bool = 
     node.run_worker(work, thread=True, group=key, exclusive=exclusive, exit_on_error=False)
 
 
-def _one_line(err: Exception) -> str:
+def one_line(err: Exception) -> str:
     """The error as one line of display text (escaped: messages quote [lists] and SQL)."""
     text = " ".join(str(err).split()) or type(err).__name__
     return escape(text if len(text) < 300 else text[:297] + "…")

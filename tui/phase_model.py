@@ -126,9 +126,38 @@ def where(slot: np.ndarray, grid: dict, run_ids) -> set[tuple[int, int]]:
 
 
 def metric_range(grids: list[dict], colouring: str) -> tuple[float | None, float | None]:
+    """The lowest and highest value of a colouring's field over every grid (NaN and NULL
+    left out)."""
+    import numpy as np
     field = colouring_info(colouring)[1]
-    values = [v for g in grids for v in g["columns"].get(field, ()) if v is not None]
-    return (min(values), max(values)) if values else (None, None)
+    present = [v[~np.isnan(v)] for g in grids if field in g["columns"]
+               for v in [column(g, field)]]
+    present = [v for v in present if v.size]
+    if not present:
+        return None, None
+    return float(min(v.min() for v in present)), float(max(v.max() for v in present))
+
+
+def prepare(grids: list[dict], colouring: str) -> None:
+    """Compute what painting these grids in this colouring needs (kept in each grid, see
+    painted): called by the worker that read them, so the UI thread only draws."""
+    lo, hi = metric_range(grids, colouring)
+    for grid in grids:
+        for expert in range(grid["setup"]["n_experts"]):
+            painted(grid, expert, colouring, lo, hi)
+
+
+def painted(grid: dict, expert: int, colouring: str, lo: float | None,
+            hi: float | None) -> tuple[list[list[str | None]], str]:
+    """paint() of one expert's slots, computed once per grid columns and colouring."""
+    cached = grid.get("_painted")
+    if cached is None or cached[0] is not grid["columns"]:
+        cached = (grid["columns"], {})
+        grid["_painted"] = cached
+    key = (expert, colouring, lo, hi)
+    if key not in cached[1]:
+        cached[1][key] = paint(grid, slots(grid, expert), colouring, lo, hi)
+    return cached[1][key]
 
 
 def _top(values: np.ndarray) -> float:

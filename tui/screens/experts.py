@@ -85,6 +85,21 @@ def hex_colour(i: int) -> str:
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
+def opening_read(lab, current: int | None):
+    """(key, read) of the view's opening: the experiments and the default one's Table 1
+    and curves (tui/read_ahead.py makes it ahead for a view not yet open)."""
+    def work():
+        exps = lab.read("experiments_panel")
+        choice = pickers.pick_default(exps, current, ("table1", "fig3", "fig6-init", "fig1-2"))
+        return exps, choice, (None if choice is None else read_data(lab, choice))
+    return ("experts", current), work
+
+
+def read_data(lab, experiment: int) -> tuple[list[dict], list[dict]]:
+    return (lab.read("table1_by_setup", experiment_id=experiment),
+            lab.read("fpd_curves", experiment_id=experiment))
+
+
 class ExpertsScreen(LabScreen):
     VIEW = "experts"
     BINDINGS = [Binding("l", "toggle_metric", "fpd / loss"), Binding("r", "reload", "reload"),
@@ -135,23 +150,13 @@ class ExpertsScreen(LabScreen):
 
     def reload(self) -> None:
         """The experiments, and the default one's data in the same worker (one round trip
-        and one frame fewer before Table 1 shows)."""
-        current = self.asked = self.app.current_experiment
-
-        def work():
-            exps = self.lab.read("experiments_panel")
-            choice = pickers.pick_default(exps, current, ("table1", "fig3", "fig6-init",
-                                                           "fig1-2"))
-            return exps, choice, (None if choice is None else self.read_data(choice))
-        fetch(self, "experiments", work)
-
-    def read_data(self, experiment: int) -> tuple[list[dict], list[dict]]:
-        return (self.lab.read("table1_by_setup", experiment_id=experiment),
-                self.lab.read("fpd_curves", experiment_id=experiment))
+        and one frame fewer before Table 1 shows), or read ahead."""
+        self.asked = self.app.current_experiment
+        self.app.read_ahead.fetch(self, "experiments", *opening_read(self.lab, self.asked))
 
     def load(self, experiment: int) -> None:
         self.experiment = experiment
-        fetch(self, "data", lambda: self.read_data(experiment))
+        fetch(self, "data", lambda: read_data(self.lab, experiment))
         self.query_one(LensPanel).show_experiment(experiment)  # after Table 1: it asks next
 
     def on_fetched(self, message: Fetched) -> None:

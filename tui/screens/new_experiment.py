@@ -18,7 +18,6 @@ from textual.widgets import Button, Input, Label, Select, Static, Switch
 from .. import form_model as fm
 from ..fetch import Fetched, fetch
 from ..format import duration
-from ..messages import DataChanged
 from ..validate import Checked, Checker
 from ..widgets.key_bar import KeyBar
 from .base import LabScreen
@@ -289,4 +288,4 @@ def on_submitted(app, message: Fetched) -> None:
         app.notify(f"queued experiment {message.value}; it shows in Runs (1)")
         app.current_experiment = message.value
         app.poll_status()
-        app.screen.post_message(DataChanged(message.value))
+        app.data_changed(message.value)

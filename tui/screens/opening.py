@@ -7,6 +7,8 @@ widgets mount) and `release_paint()` once its data is shown:
 
 - the app's timed repaints wait meanwhile (Textual's batch update), HOLD_SECONDS at most
   (the layouts Textual runs at once when a screen resumes or resizes still draw);
+- the frame Textual draws at once when the new screen resumes (its layout) waits too: it
+  showed the view without its data (20-45 ms on 2 cores); the layout itself still runs;
 - answers (Fetched) that arrive before the screen's first Resize wait for it: Textual lays a
   screen out at once on that Resize, and data laid out there was laid out again in the next
   frame (run detail drew its plots twice).
@@ -45,7 +47,13 @@ class Opening:
             self._holding = False
             self.app._end_batch()
             if not self.app._batch_count:
-                self.app.screen.refresh()
+                self.app.screen.refresh()  # the whole screen: none of it was drawn yet
+
+    def _compositor_refresh(self) -> None:
+        # Textual's own: draws what changed since the last frame, the whole screen at first
+        # (the regions not drawn stay owed, so the frame after the hold draws them all).
+        if not self._holding:
+            super()._compositor_refresh()
 
     def post_message(self, message: Message) -> bool:
         if isinstance(message, Fetched):

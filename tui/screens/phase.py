@@ -22,10 +22,33 @@ from ..widgets.key_bar import KeyBar
 from . import pickers
 from .base import LabScreen
 from .phase_controls import BINDINGS as CONTROL_KEYS
-from .phase_controls import PhaseControls
+from .phase_controls import PhaseControls, layer_asks
 
+FRESH_LAYERS = (None, None, None)  # layer_request() of a view just opened
+FIRST_COLOURING = "paper"
 CHROME_LINES = 14  # header, tab bar, pickers, title, legend, stability, cell info, footer
 TALL = 45  # from this many lines the paper colour's legend is its two-dimensional key
+
+
+def opening_read(lab, current: int | None, request: tuple, colouring: str):
+    """(key, read) of the view's opening: the experiments with a phase sweep, the default
+    one's grids and layers (tui/read_ahead.py makes it ahead for a view not yet open)."""
+    def work():
+        ids = set(lab.read("phase_experiments"))
+        exps = [e for e in lab.read("experiments_panel") if e["experiment_id"] in ids]
+        choice = pickers.pick_default(exps, current, ("fig4",))
+        if choice is None:
+            return exps, choice, None, None
+        return (exps, choice, read_grids(lab, choice, colouring),
+                pl.read(lab, choice, *layer_asks(request, choice)))
+    return ("phase", current, request, colouring), work
+
+
+def read_grids(lab, experiment: int, colouring: str) -> list[dict]:
+    """The grids, with their colours computed here, in the worker."""
+    grids = lab.read("phase_grids", experiment_id=experiment)
+    pm.prepare(grids, colouring)
+    return grids
 
 
 class PhaseScreen(PhaseControls, LabScreen):
@@ -42,7 +65,7 @@ class PhaseScreen(PhaseControls, LabScreen):
         self.experiment: int | None = None
         self.experiment_name = ""
         self.asked: int | None = None  # the current experiment at the last reload
-        self.colouring = "paper"
+        self.colouring = FIRST_COLOURING
         self.grids: list[dict] = []  # one per setup
         self.slots: dict[str, tuple] = {}  # grid id -> (grid, its slots: pm.slots)
         self.widgets: dict[str, CellGrid] = {}  # mounting is asynchronous: keep references
@@ -76,21 +99,10 @@ class PhaseScreen(PhaseControls, LabScreen):
 
     def reload(self) -> None:
         """The experiments with a phase sweep, and the default one's grids in the same
-        worker (one round trip fewer before the grids show)."""
-        current = self.asked = self.app.current_experiment
-        request = self.layer_request()
-
-        def work():
-            ids = set(self.lab.read("phase_experiments"))
-            exps = [e for e in self.lab.read("experiments_panel") if e["experiment_id"] in ids]
-            choice = pickers.pick_default(exps, current, ("fig4",))
-            if choice is None:
-                return exps, choice, None, None
-            return exps, choice, self.read_grids(choice), self.read_layers(choice, request)
-        fetch(self, "experiments", work)
-
-    def read_grids(self, experiment: int) -> list[dict]:
-        return self.lab.read("phase_grids", experiment_id=experiment)
+        worker (one round trip fewer before the grids show), or read ahead."""
+        self.asked = self.app.current_experiment
+        key, work = opening_read(self.lab, self.asked, self.layer_request(), self.colouring)
+        self.app.read_ahead.fetch(self, "experiments", key, work)
 
     def on_data_changed(self, message: DataChanged) -> None:
         self.reload()
@@ -98,8 +110,8 @@ class PhaseScreen(PhaseControls, LabScreen):
     def load(self, experiment: int) -> None:
         """The grids and their layers in one worker: the diagram is painted once."""
         self.experiment = experiment
-        request = self.layer_request()
-        fetch(self, "grids", lambda: (self.read_grids(experiment),
+        request, colouring = self.layer_request(), self.colouring
+        fetch(self, "grids", lambda: (read_grids(self.lab, experiment, colouring),
                                       self.read_layers(experiment, request)))
 
     def on_fetched(self, message: Fetched) -> None:
@@ -196,7 +208,7 @@ class PhaseScreen(PhaseControls, LabScreen):
             y_ticks, x_ticks = pm.axes(grid)
             for e in range(grid["setup"]["n_experts"]):
                 slot = pm.slots(grid, e)
-                colours, caption = pm.paint(grid, slot, self.colouring, lo, hi)
+                colours, caption = pm.painted(grid, e, self.colouring, lo, hi)
                 widget = self.widgets[f"grid-{gi}-{e}"]
                 self.slots[widget.id] = (grid, slot)
                 widget.marked = pm.where(slot, grid, marked)

@@ -21,6 +21,12 @@ BINDINGS = [
 ]
 
 
+def layer_asks(request: tuple, exp: int) -> tuple[int | None, str | None]:
+    """(step, metric) to read with exp's layers: those on show, when they are exp's."""
+    same = request[0] == exp
+    return (request[1] if same else None), (request[2] if same else None)
+
+
 class PhaseControls:
     """Needs from the screen: experiment, experiment_name, colouring, lab, show_grids,
     paint, query_one, notify."""
@@ -50,9 +56,7 @@ class PhaseControls:
 
     def read_layers(self, exp: int, request: tuple) -> dict:
         """Stability, snapshot steps, metrics and source of exp (in a worker)."""
-        same = request[0] == exp
-        return pl.read(self.lab, exp, request[1] if same else None,
-                       request[2] if same else None)
+        return pl.read(self.lab, exp, *layer_asks(request, exp))
 
     def take_layers(self, value: dict) -> None:
         """Absorb a layers read of the experiment on show (read with its grids, in the same

@@ -203,16 +203,31 @@ class CellGrid(Widget, can_focus=True):
         focus = self.has_focus
         if self.level:
             mid = (self.level - 1) // 2
+            special: dict[int, set[int]] = {}  # row -> columns drawn apart from their colour
+            for c, r in (*self.flagged, *self.marked, *([(col_c, row_c)] if focus else [])):
+                special.setdefault(r, set()).add(c)
+            blank, plains = " " * self.cell_width, {}  # a plain cell: one segment a colour
+
+            def plain_cell(colour: str | None) -> Segment:
+                colour = colour or MISSING
+                if colour not in plains:
+                    plains[colour] = Segment(blank, style(None, colour))
+                return plains[colour]
             for r in range(self.n_rows):
+                # a row's plain cells are the same segments on each of its lines
+                odd = special.get(r, ())
+                plain = [None if c in odd else plain_cell(colour)
+                         for c, colour in enumerate(self.colours[r])]
                 for line in range(self.level):
                     marker = "▶" if focus and r == row_c and line == mid else " "
                     tick = self.y_ticks[r] if line == mid and r < len(self.y_ticks) else ""
                     if r == 0 and line == 0 and not (self.y_ticks[:1] and self.y_ticks[0]):
                         tick = self.y_title
-                    segs = [Segment(" " + tick.rjust(lw - 2) + marker + " ", dim)]
-                    segs += [self._cell(c, r, line, (c, r) == (col_c, row_c) and focus)
-                             for c in range(self.n_cols)]
-                    lines.append(segs)
+                    cells = plain if not odd else [
+                        seg or self._cell(c, r, line, (c, r) == (col_c, row_c) and focus)
+                        for c, seg in enumerate(plain)]
+                    lines.append([Segment(" " + tick.rjust(lw - 2) + marker + " ", dim),
+                                  *cells])
         else:
             for top in range(0, self.n_rows, 2):
                 ticks = [t for t in self.y_ticks[top:top + 2] if t]
