@@ -84,6 +84,8 @@ class MoelabApp(App):
         self.collector = Collector()
         self._full_timer = None
         self.read_ahead = ReadAhead(self)
+        self._spare_new: NewExperimentScreen | None = None  # built while idle (_warm_imports)
+        self._modes["new"] = self._new_experiment_screen
         self.opened: set[str] = set()  # the views opened so far (each then keeps its data)
         self._quiet_since = time.monotonic()  # the last view change or change of data
 
@@ -106,7 +108,18 @@ class MoelabApp(App):
         New experiment needs them, and importing them on its opening took 150-400 ms."""
         def work() -> None:
             import moelab.engine.presets  # noqa: F401
+            self.call_from_thread(self._build_spare_new)
         self.run_worker(work, thread=True, group="warm", exit_on_error=False)
+
+    def _build_spare_new(self) -> None:
+        if "new" not in self.opened:
+            self._spare_new = NewExperimentScreen()
+            self._spare_new.prepare()
+
+    def _new_experiment_screen(self) -> NewExperimentScreen:
+        """The New experiment view's screen: the one built while idle, when there is one."""
+        screen, self._spare_new = self._spare_new or NewExperimentScreen(), None
+        return screen
 
     def read_ahead_views(self) -> None:
         """While nothing trains and the user reads a view, make the opening reads of the
