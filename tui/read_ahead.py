@@ -42,8 +42,11 @@ class ReadAhead:
             self._waiting.clear()
             self._failed.clear()
 
-    def start(self, key: tuple, read: Callable[[], Any]) -> None:
-        """Read for key in a worker, unless its answer is here or on its way."""
+    def start(self, key: tuple, read: Callable[[], Any],
+              aliases: Callable[[Any], list[tuple]] | None = None) -> None:
+        """Read for key in a worker, unless its answer is here or on its way. aliases(answer):
+        other keys the same answer stands for (a read for no experiment in particular is
+        also the read for the experiment it chose)."""
         with self._lock:
             if key in self._done or key in self._waiting or key in self._failed:
                 return
@@ -64,6 +67,8 @@ class ReadAhead:
                 if generation != self._generation:
                     return  # the data changed meanwhile
                 asked = self._waiting.pop(key, [])
+                for also in aliases(value) if aliases else []:
+                    self._done.setdefault(also, value)
                 self._done[key] = value
                 while len(self._done) > KEEP:
                     del self._done[next(iter(self._done))]

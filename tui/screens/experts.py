@@ -86,13 +86,14 @@ def hex_colour(i: int) -> str:
 
 
 def opening_read(lab, current: int | None):
-    """(key, read) of the view's opening: the experiments and the default one's Table 1
-    and curves (tui/read_ahead.py makes it ahead for a view not yet open)."""
+    """(key, read, aliases) of the view's opening: the experiments and the default one's
+    Table 1 and curves (tui/read_ahead.py makes it ahead for a view not yet open; the answer
+    stands for the experiment it chose as well)."""
     def work():
         exps = lab.read("experiments_panel")
         choice = pickers.pick_default(exps, current, ("table1", "fig3", "fig6-init", "fig1-2"))
         return exps, choice, (None if choice is None else read_data(lab, choice))
-    return ("experts", current), work
+    return ("experts", current), work, lambda answer: [("experts", answer[1])]
 
 
 def read_data(lab, experiment: int) -> tuple[list[dict], list[dict]]:
@@ -152,7 +153,8 @@ class ExpertsScreen(LabScreen):
         """The experiments, and the default one's data in the same worker (one round trip
         and one frame fewer before Table 1 shows), or read ahead."""
         self.asked = self.app.current_experiment
-        self.app.read_ahead.fetch(self, "experiments", *opening_read(self.lab, self.asked))
+        key, work, _ = opening_read(self.lab, self.asked)
+        self.app.read_ahead.fetch(self, "experiments", key, work)
 
     def load(self, experiment: int) -> None:
         self.experiment = experiment

@@ -31,8 +31,9 @@ TALL = 45  # from this many lines the paper colour's legend is its two-dimension
 
 
 def opening_read(lab, current: int | None, request: tuple, colouring: str):
-    """(key, read) of the view's opening: the experiments with a phase sweep, the default
-    one's grids and layers (tui/read_ahead.py makes it ahead for a view not yet open)."""
+    """(key, read, aliases) of the view's opening: the experiments with a phase sweep, the
+    default one's grids and layers (tui/read_ahead.py makes it ahead for a view not yet
+    open; the answer stands for the experiment it chose as well)."""
     def work():
         ids = set(lab.read("phase_experiments"))
         exps = [e for e in lab.read("experiments_panel") if e["experiment_id"] in ids]
@@ -41,7 +42,8 @@ def opening_read(lab, current: int | None, request: tuple, colouring: str):
             return exps, choice, None, None
         return (exps, choice, read_grids(lab, choice, colouring),
                 pl.read(lab, choice, *layer_asks(request, choice)))
-    return ("phase", current, request, colouring), work
+    return ("phase", current, request, colouring), work, lambda answer: [
+        ("phase", answer[1], request, colouring)]
 
 
 def read_grids(lab, experiment: int, colouring: str) -> list[dict]:
@@ -101,7 +103,7 @@ class PhaseScreen(PhaseControls, LabScreen):
         """The experiments with a phase sweep, and the default one's grids in the same
         worker (one round trip fewer before the grids show), or read ahead."""
         self.asked = self.app.current_experiment
-        key, work = opening_read(self.lab, self.asked, self.layer_request(), self.colouring)
+        key, work, _ = opening_read(self.lab, self.asked, self.layer_request(), self.colouring)
         self.app.read_ahead.fetch(self, "experiments", key, work)
 
     def on_data_changed(self, message: DataChanged) -> None:
