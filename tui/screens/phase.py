@@ -46,6 +46,24 @@ def opening_read(lab, current: int | None, request: tuple, colouring: str):
         ("phase", answer[1], request, colouring)]
 
 
+def grid_id(setup: tuple, expert: int) -> str:
+    return "grid-" + "-".join(map(str, (*setup, expert)))
+
+
+def _row(key: tuple, setup: dict) -> tuple[Horizontal, list[CellGrid]]:
+    """A setup's row of grids, one per expert (kept with its grids: a row not mounted yet
+    does not list them as children)."""
+    grids = [CellGrid(pm.grid_title(setup, e), id=grid_id(key, e))
+             for e in range(setup["n_experts"])]
+    return Horizontal(*grids, classes="phase-row"), grids
+
+
+def _setups(grids: list[dict]) -> list[tuple]:
+    """What the grid widgets stand for: one per expert of each setup."""
+    return [(g["setup"]["n_features"], g["setup"]["d_hidden"], g["setup"]["n_experts"])
+            for g in grids]
+
+
 def read_grids(lab, experiment: int, colouring: str) -> list[dict]:
     """The grids, with their colours computed here, in the worker."""
     grids = lab.read("phase_grids", experiment_id=experiment)
@@ -71,6 +89,7 @@ class PhaseScreen(PhaseControls, LabScreen):
         self.grids: list[dict] = []  # one per setup
         self.slots: dict[str, tuple] = {}  # grid id -> (grid, its slots: pm.slots)
         self.widgets: dict[str, CellGrid] = {}  # mounting is asynchronous: keep references
+        self.rows: dict[tuple, tuple[Horizontal, list[CellGrid]]] = {}  # per setup shown
         self.drawn: list[dict] = []  # what the grids show, for export
         self.init_layers()
 
@@ -158,41 +177,59 @@ class PhaseScreen(PhaseControls, LabScreen):
 
     def show_grids(self, grids: list[dict]) -> None:
         grids = self.layered(grids)  # final grids as read, with stability, step, metric
-        same_layout = bool(self.widgets) and [g["setup"] for g in grids] == [
-            g["setup"] for g in self.grids]
+        # The same setups (a sweep filling in): repaint the grids in place. Mounting them
+        # again (their point counts changed) restyled and laid out the whole view, a 50-120 ms
+        # stall per stored unit while training.
+        same_layout = bool(self.widgets) and _setups(grids) == _setups(self.grids)
         self.grids = grids
-        if same_layout:  # new results in the same grids: repaint, mounting costs frames
+        level = self.fit()
+        if same_layout:
+            for w in self.widgets.values():
+                w.level = level
             self.paint()
             return
-        self.widgets = {}
-        level = self.fit()
-        rows = []
-        for gi, grid in enumerate(grids):
-            s = grid["setup"]
-            widgets = [CellGrid(pm.grid_title(s, e), id=f"grid-{gi}-{e}")
-                       for e in range(s["n_experts"])]
-            for w in widgets:
-                w.level = level
-            self.widgets.update({w.id: w for w in widgets})
-            rows.append(Horizontal(*widgets, classes="phase-row"))
+        # A row of grids per setup; a setup already shown keeps its row (a sweep's setups
+        # appear one by one while it trains: mounting every row again stalled the UI).
+        rows = {}
+        for key, grid in zip(_setups(grids), grids, strict=True):
+            rows[key] = self.rows.get(key) or _row(key, grid["setup"])
+        self.rows = rows
+        self.widgets = {w.id: w for _, row_grids in rows.values() for w in row_grids}
+        for w in self.widgets.values():
+            w.level = level
         if grids:
             self.paint()
         else:
             self.query_one("#legend", Static).update("")
             self.query_one("#phase-title", Static).update("")
-            rows = [Static("No sweep over data.sparsity × data.last_importance in this "
-                           "experiment. Queue fig4 (2 → preset fig4) to make one.")]
-        # exclusive: a newer layout cancels a mount still under way, and starts by clearing
-        self.run_worker(self._mount_rows(rows), group="mount-grids", exclusive=True)
+        # exclusive: a newer layout cancels a mount still under way
+        self.run_worker(self._mount_rows([row for row, _ in rows.values()]),
+                        group="mount-grids", exclusive=True)
 
-    async def _mount_rows(self, rows) -> None:
-        """Every row of grids at once, painted already: one layout and one frame (a row per
-        frame drew the whole screen once per row)."""
+    async def _mount_rows(self, rows: list[Horizontal]) -> None:
+        """The rows of grids, painted already, in one layout and one frame: rows no longer
+        shown go, new ones are mounted in their place, the others stay."""
         box = self.query_one("#phase-grids", ScrollableContainer)
-        await box.remove_children()
-        await box.mount_all(rows)
-        if "grid-0-0" in self.widgets:
-            self.widgets["grid-0-0"].focus()
+        keep = {id(row) for row in rows}
+        with self.app.batch_update():
+            await box.remove_children([c for c in box.children if id(c) not in keep])
+            if not rows:
+                await box.mount(Static(
+                    "No sweep over data.sparsity × data.last_importance in this experiment. "
+                    "Queue fig4 (2 → preset fig4) to make one."))
+            if not any(row.parent is box for row in rows):  # all new: one mount
+                await box.mount_all(rows)
+            else:  # each new row after the one before it, placed now, awaited together
+                mounts, before = [], None
+                for row in rows:
+                    if row.parent is None:
+                        mounts.append(box.mount(row, after=before) if before is not None
+                                      else box.mount(row, before=0))
+                    before = row
+                for mounted in mounts:
+                    await mounted
+        if self.widgets and not isinstance(self.focused, CellGrid):
+            next(iter(self.widgets.values())).focus()
         self.release_paint()
 
     def on_resize(self) -> None:
@@ -211,7 +248,7 @@ class PhaseScreen(PhaseControls, LabScreen):
             for e in range(grid["setup"]["n_experts"]):
                 slot = pm.slots(grid, e)
                 colours, caption = pm.painted(grid, e, self.colouring, lo, hi)
-                widget = self.widgets[f"grid-{gi}-{e}"]
+                widget = self.widgets[grid_id(_setups([grid])[0], e)]
                 self.slots[widget.id] = (grid, slot)
                 widget.marked = pm.where(slot, grid, marked)
                 widget.flagged = self.flags(grid, slot)

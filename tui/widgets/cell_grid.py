@@ -39,11 +39,22 @@ def style(fg: str | None, bg: str | None, bold: bool = False) -> Style:
     return found
 
 
-def _colour(name: str | None) -> Color | None:  # Color.parse, "#rrggbb" without its regex
-    if name is not None and name not in _COLOURS:
-        _COLOURS[name] = Color.parse(name) if len(name) != 7 or name[0] != "#" else Color(
-            name.lower(), ColorType.TRUECOLOR, triplet=ColorTriplet(*bytes.fromhex(name[1:])))
-    return None if name is None else _COLOURS[name]
+def _colour(name: str | None) -> Color | None:
+    """Color.parse(name), for "#rrggbb" built directly (a phase grid has thousands of
+    colours, each new one made while drawing a frame: the regex and NamedTuple keywords were
+    most of a grid's first frame)."""
+    if name is None:
+        return None
+    found = _COLOURS.get(name)
+    if found is None:
+        if len(name) == 7 and name[0] == "#":
+            code = int(name[1:], 16)
+            found = tuple.__new__(Color, (name.lower(), ColorType.TRUECOLOR, None, tuple.__new__(
+                ColorTriplet, (code >> 16, (code >> 8) & 255, code & 255))))
+        else:
+            found = Color.parse(name)
+        _COLOURS[name] = found
+    return found
 
 
 def contrast(colour: str) -> str:
