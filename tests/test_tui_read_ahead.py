@@ -1,7 +1,8 @@
-"""Reading ahead (tui/read_ahead.py): while the user reads a view, the app makes the phase
-diagram's and Experts' opening reads; the view then opens on that answer without reading
-again, joins a read still under way, and never shows an answer read before the data
-changed. Also the New experiment screen built while idle (its form is the preset's)."""
+"""Work the lab does while the user reads a view, so that the next one opens at once:
+reading ahead (tui/read_ahead.py: the phase diagram's and Experts' opening reads; the view
+opens on that answer without reading again, joins a read still under way, and never shows
+an answer read before the data changed), the New experiment screen built while idle, the
+widgets' CSS parsed ahead, and the garbage collector's pass put off while a view opens."""
 
 from __future__ import annotations
 
@@ -173,3 +174,19 @@ def test_widget_css_parsed_ahead_styles_them_the_same():
     warm, plain = asyncio.run(styled(True)), asyncio.run(styled(False))
     assert len(warm) >= 10 and warm == plain
     assert any("input--cursor" in parts for *_, parts in warm)
+
+
+def test_the_collectors_pass_waits_for_the_view_to_open():
+    client, _ = counting_client()
+
+    async def body(app, pilot):
+        ticks = []
+        app.collector.tick = lambda training: ticks.append(time.monotonic())
+        await pilot.press("5")  # a view change: the pass waits FULL_AFTER_VIEW after it
+        asked = time.monotonic()
+        app._collect_young()
+        assert ticks == []
+        await until(pilot, lambda: ticks, timeout=5)
+        from moelab.tui.app import FULL_AFTER_VIEW
+        assert ticks[0] - asked > FULL_AFTER_VIEW * 0.8
+    run_app_test(client, body)

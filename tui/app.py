@@ -88,6 +88,7 @@ class MoelabApp(App):
         self._modes["new"] = self._new_experiment_screen
         self.opened: set[str] = set()  # the views opened so far (each then keeps its data)
         self._quiet_since = time.monotonic()  # the last view change or change of data
+        self._view_changed = time.monotonic()
 
     # -- lifecycle -------------------------------------------------------------------------
     def on_mount(self) -> None:
@@ -98,7 +99,7 @@ class MoelabApp(App):
         self.poll_status()
         self.set_interval(self.poll_seconds, self.poll_status)
         self.call_after_refresh(self.collector.install)
-        self.set_interval(YOUNG_EVERY, lambda: self.collector.tick(self.running is not None))
+        self.set_interval(YOUNG_EVERY, self._collect_young)
         self.set_timer(WARM_AFTER, self._warm_imports)
         self.set_timer(CSS_AFTER, self._warm_css)
         self.set_interval(IDLE_SECONDS / 2, self.read_ahead_views)
@@ -139,6 +140,15 @@ class MoelabApp(App):
         self.read_ahead.forget()
         self._quiet_since = time.monotonic()
         self.screen.post_message(DataChanged(experiment_id))
+
+    def _collect_young(self) -> None:
+        """The collector's periodic pass, put off while a view opens (a pass over what the
+        opening just built took up to 60 ms of it)."""
+        wait = self._view_changed + FULL_AFTER_VIEW - time.monotonic()
+        if wait > 0:
+            self.set_timer(wait, self._collect_young)
+            return
+        self.collector.tick(self.running is not None)
 
     def _warm_css(self) -> None:
         from .css_warm import warm
@@ -248,6 +258,7 @@ class MoelabApp(App):
         """A full garbage collection, if due, once the view just opened is on screen
         (FULL_AFTER_VIEW later, unless the user moves on first): done before it, the pass
         (50-500 ms on 2 cores) delayed every view's opening."""
+        self._view_changed = time.monotonic()
         if self._full_timer is not None:
             self._full_timer.stop()
         self._full_timer = self.set_timer(FULL_AFTER_VIEW, self.collector.full_if_grown)
