@@ -182,7 +182,7 @@ def test_the_collectors_pass_waits_for_the_view_to_open():
     async def body(app, pilot):
         ticks = []
         app.collector.tick = lambda training: ticks.append(time.monotonic())
-        await pilot.press("5")  # a view change: the pass waits FULL_AFTER_VIEW after it
+        app.action_show("experts")  # a view change: the pass waits FULL_AFTER_VIEW after it
         asked = time.monotonic()
         app._collect_young()
         assert ticks == []
