@@ -130,8 +130,7 @@ class MoelabApp(App):
             return
         from .screens import experts, phase
         if "phase" not in self.opened:
-            self.read_ahead.start(*phase.opening_read(
-                self.lab, self.current_experiment, phase.FRESH_LAYERS, phase.FIRST_COLOURING))
+            self.read_ahead.start(*phase.opening_read(self.lab, self.current_experiment))
         if "experts" not in self.opened:
             self.read_ahead.start(*experts.opening_read(self.lab, self.current_experiment))
 

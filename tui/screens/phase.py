@@ -30,10 +30,11 @@ CHROME_LINES = 14  # header, tab bar, pickers, title, legend, stability, cell in
 TALL = 45  # from this many lines the paper colour's legend is its two-dimensional key
 
 
-def opening_read(lab, current: int | None, request: tuple, colouring: str):
+def opening_read(lab, current: int | None, request: tuple = FRESH_LAYERS,
+                 colouring: str = FIRST_COLOURING):
     """(key, read, aliases) of the view's opening: the experiments with a phase sweep, the
-    default one's grids and layers (tui/read_ahead.py makes it ahead for a view not yet
-    open; the answer stands for the experiment it chose as well)."""
+    default one's grids and layers (tui/read_ahead.py makes it ahead, with the defaults of a
+    view just opened; the answer stands for the experiment it chose as well)."""
     def work():
         ids = set(lab.read("phase_experiments"))
         exps = [e for e in lab.read("experiments_panel") if e["experiment_id"] in ids]
@@ -58,10 +59,14 @@ def _row(key: tuple, setup: dict) -> tuple[Horizontal, list[CellGrid]]:
     return Horizontal(*grids, classes="phase-row"), grids
 
 
+def setup_key(grid: dict) -> tuple:
+    """What a grid's widgets stand for (one per expert): its setup, without point counts."""
+    s = grid["setup"]
+    return s["n_features"], s["d_hidden"], s["n_experts"]
+
+
 def _setups(grids: list[dict]) -> list[tuple]:
-    """What the grid widgets stand for: one per expert of each setup."""
-    return [(g["setup"]["n_features"], g["setup"]["d_hidden"], g["setup"]["n_experts"])
-            for g in grids]
+    return [setup_key(g) for g in grids]
 
 
 def read_grids(lab, experiment: int, colouring: str) -> list[dict]:
@@ -191,7 +196,8 @@ class PhaseScreen(PhaseControls, LabScreen):
         # A row of grids per setup; a setup already shown keeps its row (a sweep's setups
         # appear one by one while it trains: mounting every row again stalled the UI).
         rows = {}
-        for key, grid in zip(_setups(grids), grids, strict=True):
+        for grid in grids:
+            key = setup_key(grid)
             rows[key] = self.rows.get(key) or _row(key, grid["setup"])
         self.rows = rows
         self.widgets = {w.id: w for _, row_grids in rows.values() for w in row_grids}
@@ -248,7 +254,7 @@ class PhaseScreen(PhaseControls, LabScreen):
             for e in range(grid["setup"]["n_experts"]):
                 slot = pm.slots(grid, e)
                 colours, caption = pm.painted(grid, e, self.colouring, lo, hi)
-                widget = self.widgets[grid_id(_setups([grid])[0], e)]
+                widget = self.widgets[grid_id(setup_key(grid), e)]
                 self.slots[widget.id] = (grid, slot)
                 widget.marked = pm.where(slot, grid, marked)
                 widget.flagged = self.flags(grid, slot)

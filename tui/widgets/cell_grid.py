@@ -261,11 +261,11 @@ class CellGrid(Widget, can_focus=True):
         return lines
 
     def _cell(self, c: int, r: int, line: int, cursor: bool) -> Segment:
+        """One line of a cell drawn apart from its colour: under the cursor, marked or
+        flagged (_build draws the plain ones)."""
         colour = self.colours[r][c] or MISSING
         w = self.cell_width
         flag = self.flag_char if (c, r) in self.flagged else ""
-        if not cursor and not flag and (c, r) not in self.marked:
-            return Segment(" " * w, style(None, colour))
         fg = contrast(colour)
         if not cursor:  # a run marked for comparison and / or a flagged cell
             mark = "●" if (c, r) in self.marked else ""
