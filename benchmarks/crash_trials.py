@@ -21,8 +21,7 @@ from pathlib import Path
 
 from moelab.engine.config import with_overrides
 from moelab.engine.presets import get
-from moelab.engine.service.client import connect
-from moelab.engine.service.launch import stop_service
+from moelab.engine.service.client import connect, stop_service
 from moelab.engine.service.paths import pid_alive
 
 N_RUNS = 8

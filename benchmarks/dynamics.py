@@ -131,7 +131,8 @@ def api(n_runs: int = 100_000) -> None:
     import moelab
     from moelab.db import open_store
     from moelab.db.sample import synthetic_chunk
-    from moelab.engine.service.launch import start_service, stop_service
+    from moelab.engine.service.client import stop_service
+    from moelab.engine.service.launch import start_service
     d = Path(tempfile.mkdtemp())
     db = d / "lab.duckdb"
     with open_store(db) as store:

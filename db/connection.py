@@ -8,11 +8,14 @@ import re
 
 import duckdb
 
+from . import wal
+from .clock import utc_now
 from .errors import StoreError, StoreLocked, one_line, wrap
 from .filemodes import apply_umask, check_regular, check_writable_target
 from .migrations import BOOTSTRAP, LATEST, MIGRATIONS
 from .paths import check_parent
-from .store import Store, utc_now
+from .sqlmemory import duckdb_size, sql_memory
+from .store import Store
 
 # The first wall around user SQL (the guard in readonly.py is the second): DuckDB itself may
 # not touch any file but this database (and its WAL and spill folder), fetch or load
@@ -36,7 +39,15 @@ def open_store(path: str | os.PathLike[str], read_only: bool = False) -> Store:
     if not read_only:
         check_writable_target(path)
         apply_umask()  # the file, its WAL and spill folder are born 0600/0700
+    before = wal.snapshot(path)
+    damage = wal.problem(wal.wal_path(path)) if before else None
     con = _connect(path, read_only)
+    if damage and wal.snapshot(path) == before:  # what DuckDB just read: nobody wrote since
+        # Copied before our first write (the migrations below) overwrites the log.
+        copy = wal.keep_copy(path, make=not read_only)
+        wal.warn_partial(path, damage, copy)
+        if copy is not None and not read_only:
+            _replace_log(con)
     try:
         prepare_schema(con, path, read_only)
     except BaseException:
@@ -49,24 +60,34 @@ def _connect(path: pathlib.Path, read_only: bool) -> duckdb.DuckDBPyConnection:
     try:
         return duckdb.connect(str(path), read_only=read_only, config=duckdb_config())
     except duckdb.Error as err:
+        if "replaying WAL" in str(err):  # DuckDB refused the log: keep it, say how to go on
+            reason = one_line(str(err)).rsplit('": ', 1)[-1]
+            copy = wal.keep_copy(path, make=not read_only)
+            raise StoreError(wal.refused_message(path, reason, copy)) from None
         raise _open_error(path, err) from err
+
+
+def _replace_log(con: duckdb.DuckDBPyConnection) -> None:
+    """Once the damaged log is kept aside, let DuckDB write a fresh one (a checkpoint after a
+    change), so that later opens do not meet the damage again. Harmless if it fails: the
+    next write replaces the log anyway."""
+    try:
+        con.execute("CREATE TABLE moelab_wal_reset (i INTEGER)")
+        con.execute("DROP TABLE moelab_wal_reset")
+        con.execute("CHECKPOINT")
+    except duckdb.Error:
+        pass
 
 
 def duckdb_config() -> dict:
     """_CONFIG plus the thread and memory budget (MOELAB_DB_THREADS, MOELAB_DB_MEMORY)."""
     threads = os.environ.get("MOELAB_DB_THREADS") or str(max(1, (os.cpu_count() or 2) // 2))
-    memory = os.environ.get("MOELAB_DB_MEMORY") or _quarter_of_memory()
+    # MOELAB_SQL_MEMORY (default a quarter of the machine) is a user query's budget
+    # (db/sqlmemory.py), so DuckDB gets it too, and the configuration lock makes it hold.
+    memory = os.environ.get("MOELAB_DB_MEMORY") or duckdb_size(sql_memory())
     if not threads.isdigit() or int(threads) < 1:
         raise StoreError(f"MOELAB_DB_THREADS={threads!r} is not a whole number of threads")
     return {**_CONFIG, "threads": int(threads), "memory_limit": memory}
-
-
-def _quarter_of_memory() -> str:
-    try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return "2GB"
-    return f"{max(256, total // 4 >> 20)}MB"
 
 
 def _open_error(path: pathlib.Path, err: duckdb.Error) -> StoreError:

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-import duckdb
+if TYPE_CHECKING:  # only for annotations: importing errors must not load duckdb (the
+    import duckdb  # client path and the umask set on every command import filemodes)
 
 
 class StoreError(Exception):

@@ -4,12 +4,15 @@ owner's alone, and it will not write files that another user owns.
 DuckDB creates the database, recreates the WAL at every checkpoint and makes its temp folder
 with the process umask, so the umask is what decides their modes: writable opens tighten
 it to 077 (files 0600, folders 0700). MOELAB_UMASK (octal, e.g. 027 to let the group read)
-replaces it; engine/service/safefiles.py reads the same variable for the service's files.
-Standard library only.
+replaces it; the service's side files (engine/service/safefiles.py) use the same helpers.
+Files of the lab's own (side files, Arrow replies) are opened without following links and
+must be regular files this user owns (open_private). Standard library only: the client path
+imports this.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import pathlib
 import stat
@@ -73,12 +76,79 @@ def refuse_foreign(path: pathlib.Path) -> None:
         return
     if st.st_uid != os.getuid():
         what = "a link owned by" if stat.S_ISLNK(st.st_mode) else "owned by"
-        raise StoreError(f"{path} is {what} {_user(st.st_uid)}, not you; moelab will not "
+        raise StoreError(f"{path} is {what} {user_name(st.st_uid)}, not you; moelab will not "
                          "write files another user controls (move it away, or read it "
                          "without writing: see `Shared machines` in docs/service.md)")
 
 
-def _user(uid: int) -> str:
+class UnsafeFile(StoreError):
+    """A lab file that is a link, not a plain file, or someone else's."""
+
+
+_LINK = ("is a symbolic link; the lab does not follow links for its own files (another user "
+         "may have planted it): remove it")
+
+
+def open_private(path: pathlib.Path, flags: int, mode: int = 0o600,
+                 dir_fd: int | None = None) -> int:
+    """os.open without following a link at `path` (its name inside `dir_fd` when given);
+    the file must be a regular file that this user owns. Returns the descriptor."""
+    where = path.name if dir_fd is not None else path
+    try:
+        fd = os.open(where, flags | os.O_NOFOLLOW | os.O_CLOEXEC, mode, dir_fd=dir_fd)
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise UnsafeFile(f"{path} {_LINK}") from None
+        raise
+    try:
+        check_own(path, os.fstat(fd))
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def open_private_dir(path: pathlib.Path, create: bool = False) -> int:
+    """A descriptor of folder `path` (made 0700 when absent and `create`), refused unless it
+    is a real folder (not a link) that this user owns and nobody else may enter. Files
+    opened through it (dir_fd) stay inside it even if someone renames the path meanwhile."""
+    if create:
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            pass
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as err:
+        if err.errno in (errno.ELOOP, errno.ENOTDIR):
+            kind = _LINK if os.path.islink(path) else "is not a folder; remove it"
+            raise UnsafeFile(f"{path} {kind}") from None
+        raise
+    try:
+        st = os.fstat(fd)
+        check_own(path, st, folder=True)
+        if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise UnsafeFile(f"{path} can be entered by other users (mode "
+                             f"{st.st_mode & 0o777:03o}); it must be 0700: `chmod 700` it")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def check_own(path: pathlib.Path, st: os.stat_result, folder: bool = False) -> None:
+    if stat.S_ISLNK(st.st_mode):
+        raise UnsafeFile(f"{path} {_LINK}")
+    if st.st_uid != os.getuid():
+        raise UnsafeFile(f"{path} belongs to {user_name(st.st_uid)}, not you; the lab will "
+                         "not use files another user controls: remove it or use another --db")
+    if folder and not stat.S_ISDIR(st.st_mode):
+        raise UnsafeFile(f"{path} is not a folder; remove it or use another --db")
+    if not folder and not (stat.S_ISREG(st.st_mode) or stat.S_ISSOCK(st.st_mode)):
+        raise UnsafeFile(f"{path} is not a regular file; remove it or use another --db")
+
+
+def user_name(uid: int) -> str:
     try:
         import pwd
         return f"user {pwd.getpwuid(uid).pw_name}"

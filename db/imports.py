@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from . import bulk, units
-from .store import Store, utc_now
+from .clock import utc_now
+from .store import Store
 
 
 def store_imported(store: Store, name: str, preset: str, config: str,

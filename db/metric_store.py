@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
+from .clock import utc_now
 from .errors import StoreError
-from .store import Store, utc_now
+from .store import Store
 
 _VALUES = "_moelab_metric_values"
 _ERRORS = "_moelab_metric_errors"

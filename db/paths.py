@@ -11,10 +11,16 @@ DEFAULT_DB = "moelab.duckdb"
 ENV_VAR = "MOELAB_DB"
 
 
-def resolve_db_path(arg: str | os.PathLike[str] | None) -> pathlib.Path:
+def resolve_db(arg: str | os.PathLike[str] | None) -> pathlib.Path:
+    """The path alone, unchecked (a file that does not exist yet is fine); the one resolver
+    of the project (the service's clients import it: no duckdb here)."""
     raw = arg if arg not in (None, "") else os.environ.get(ENV_VAR) or DEFAULT_DB
     # Absolute, so the service and its clients agree on one file whatever their cwd.
-    path = pathlib.Path(raw).expanduser().absolute()
+    return pathlib.Path(raw).expanduser().absolute()
+
+
+def resolve_db_path(arg: str | os.PathLike[str] | None) -> pathlib.Path:
+    path = resolve_db(arg)
     check_parent(path)
     return path
 

@@ -7,6 +7,14 @@ what a read of this database needs: one query (SELECT, FROM, WITH, VALUES, DESCR
 SUMMARIZE, SHOW, PIVOT, UNPIVOT), functions from a reviewed allow-list (db/safe_functions.py),
 table functions that compute or describe this database, and tables by plain names in this
 database's schemas. Running the query is db/userquery.py's job.
+
+Every table reference of the parse tree is checked, wherever it sits (joins, comma joins,
+subqueries, CTEs, PIVOT): a name must be one of the lab's tables or views (those its
+migrations create), a CTE in scope where it is used, or a view of information_schema; a
+qualifier may only name this database and its schemas main and store. A dynamic PIVOT (no IN
+list) is checked through its static twin (the same text with `IN (NULL)` added), since DuckDB
+cannot serialise it; a query whose tree cannot be had is refused. Size bounds (text, tree,
+functions that build big values) are db/sqlbounds.py's.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import duckdb
 
 from .errors import QueryRefused, StoreError, one_line
 from .safe_functions import SAFE_FUNCTIONS
+from .sqlbounds import check_bounds
 
 if TYPE_CHECKING:
     from .store import Store
@@ -34,13 +43,13 @@ SAFE_TABLE_FUNCTIONS = frozenset({
     "pragma_table_info", "pragma_version",
 })
 
-# Where a table may live: this database's schemas and DuckDB's catalog views. A dotted name
-# outside them (`data.csv`, `backup.data.csv`) is what DuckDB would read as a file.
-_SCHEMAS = frozenset({"", "main", "store", "information_schema", "pg_catalog"})
-_CATALOGS = frozenset({"", "system", "temp"})
-# Built-in views that describe the DuckDB instance (its settings, files, log), not the lab.
-_INSTANCE_VIEWS = frozenset({"pg_settings", "duckdb_settings", "duckdb_databases",
-                             "pragma_database_list", "duckdb_logs", "duckdb_secrets"})
+# Where a table may live: this database's schemas and the standard views that describe it.
+# A dotted name outside them (`data.csv`, `backup.data.csv`) is what DuckDB would read as a
+# file; `system.main.x`, `temp.main.x` and pg_catalog reach DuckDB's own views (settings).
+_SCHEMAS = frozenset({"", "main", "store", "information_schema"})
+# SHOW TABLES / SHOW ALL TABLES / DESCRIBE (query) name these, not tables.
+_SHOW_NAMES = frozenset({"", '"tables"', "__show_tables_expanded"})
+MAX_CHARS = 100_000  # default of MOELAB_SQL_MAX_CHARS
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_$]*")
 
@@ -62,6 +71,17 @@ def check_read_only(sql: str, database: str | None = None) -> None:
     (`database`: its catalog name, which a query may spell out)."""
     if not isinstance(sql, str):
         raise QueryRefused("the query must be text")
+    cap = max_chars()
+    if len(sql) > cap:
+        raise QueryRefused(f"the query is {len(sql):,} characters long; at most {cap:,} "
+                           "(MOELAB_SQL_MAX_CHARS)")
+    try:
+        _check(sql, database)
+    except RecursionError:
+        raise QueryRefused("the query is nested too deeply to check; flatten it") from None
+
+
+def _check(sql: str, database: str | None) -> None:
     statements = _split(sql)
     if not statements:
         raise QueryRefused("the query is empty; write one SELECT statement")
@@ -73,15 +93,28 @@ def check_read_only(sql: str, database: str | None = None) -> None:
     kind = _statement_type(statements[0])
     if kind == duckdb.StatementType.MULTI and _first_word(sql).lower() in _QUERY_STARTS:
         _check_tokens(sql)  # a PIVOT over values found at run time
-        return
-    if kind != duckdb.StatementType.SELECT:
+        tree = _syntax_tree(static_twin(sql), "cannot check this PIVOT; list its values "
+                            "(ON column IN ('a', 'b')) or write it as a plain SELECT")
+    elif kind != duckdb.StatementType.SELECT:
         raise QueryRefused(
             f"only SELECT queries are allowed here; {_first_word(statements[0].query)} is "
             "refused because this path is read-only"
         )
-    catalogs = _CATALOGS | ({database.lower()} if database else set())
-    for node in _walk(_syntax_tree(sql)):
-        _check_node(node, catalogs)
+    else:
+        tree = _syntax_tree(sql)
+    check_bounds(tree)
+    catalogs = {""} | ({database.lower()} if database else set())
+    _check_tree(tree, catalogs, frozenset())
+
+
+def max_chars() -> int:
+    """MOELAB_SQL_MAX_CHARS: the longest query text accepted."""
+    raw = os.environ.get("MOELAB_SQL_MAX_CHARS") or ""
+    if not raw:
+        return MAX_CHARS
+    if not raw.isdigit() or int(raw) < 1:
+        raise StoreError(f"MOELAB_SQL_MAX_CHARS={raw!r} is not a whole number of characters")
+    return int(raw)
 
 
 def run_read_query(
@@ -136,7 +169,7 @@ def _first_word(text: str) -> str:
     return "this statement"
 
 
-def _syntax_tree(sql: str) -> dict:
+def _syntax_tree(sql: str, what: str = "") -> dict:
     global _parser
     with _parser_lock:
         if _parser is None:
@@ -148,10 +181,9 @@ def _syntax_tree(sql: str) -> dict:
             raise QueryRefused(f"cannot check this query: {one_line(str(err))}") from err
     tree = json.loads(text)
     if tree.get("error"):
-        raise QueryRefused(
+        raise QueryRefused(what or (
             f"cannot check this query ({tree.get('error_message', 'unsupported syntax')}); "
-            "write it as a plain SELECT"
-        )
+            "write it as a plain SELECT"))
     return tree
 
 
@@ -165,7 +197,28 @@ def _walk(node: object) -> Iterator[dict]:
             yield from _walk(value)
 
 
-def _check_node(node: dict, catalogs: frozenset[str] | set[str]) -> None:
+def _check_tree(node: object, catalogs: set[str], scope: frozenset[str]) -> None:
+    """Check every node; `scope`: the CTE names visible here (a CTE's body sees itself and
+    the CTEs before it, the query its WITH belongs to sees them all)."""
+    if isinstance(node, list):
+        for value in node:
+            _check_tree(value, catalogs, scope)
+        return
+    if not isinstance(node, dict):
+        return
+    _check_node(node, catalogs, scope)
+    ctes = node.get("cte_map")
+    inner = scope
+    if isinstance(ctes, dict):
+        for entry in ctes.get("map") or []:
+            inner = inner | {str(entry.get("key", "")).lower()}
+            _check_tree(entry.get("value"), catalogs, inner)
+    for key, value in node.items():
+        if key != "cte_map":
+            _check_tree(value, catalogs, inner)
+
+
+def _check_node(node: dict, catalogs: set[str], scope: frozenset[str]) -> None:
     if node.get("type") == "TABLE_FUNCTION":
         name = (node.get("function") or {}).get("function_name", "").lower()
         if name not in SAFE_TABLE_FUNCTIONS:
@@ -182,8 +235,9 @@ def _check_node(node: dict, catalogs: frozenset[str] | set[str]) -> None:
                 f"table name '{value}' looks like a file; queries may read only this "
                 "database's tables and views"
             )
-    if node.get("type") == "BASE_TABLE":
-        _check_table(node, catalogs)
+    if node.get("type") == "BASE_TABLE" or (
+            node.get("type") == "SHOW_REF" and node.get("table_name") not in _SHOW_NAMES):
+        _check_table(node, catalogs, scope)
 
 
 def _check_function(name: str) -> None:
@@ -195,18 +249,44 @@ def _check_function(name: str) -> None:
         )
 
 
-def _check_table(node: dict, catalogs: frozenset[str] | set[str]) -> None:
-    table = node.get("table_name", "")
+def _check_table(node: dict, catalogs: set[str], scope: frozenset[str]) -> None:
+    table = (node.get("table_name") or "").lower()
     schema = (node.get("schema_name") or "").lower()
     catalog = (node.get("catalog_name") or "").lower()
+    dotted = ".".join(p for p in (catalog, schema, table) if p)
     if schema not in _SCHEMAS or catalog not in catalogs:
-        dotted = ".".join(p for p in (catalog, schema, table) if p)
         raise QueryRefused(
-            f"{dotted} is not a table of this database (DuckDB would read it as a file); "
-            "queries may read only the lab's views and tables"
+            f"{dotted} is not a table of this database (DuckDB would read it as a file or "
+            "as its own settings); queries may read only the lab's views and tables"
         )
-    if table.lower() in _INSTANCE_VIEWS:
-        raise QueryRefused(f"{table} describes the DuckDB process, not the lab; it is refused")
+    if schema == "information_schema":
+        return  # the standard views describe this database's tables and columns
+    known = lab_tables().get(schema or "main", frozenset())
+    if table in known or (not schema and not catalog and table in scope):
+        return
+    raise QueryRefused(
+        f"{dotted} is not one of the lab's tables or views (see `moelab sql` in the README: "
+        "runs, experiments, experts, features, …); queries may read only those"
+    )
+
+
+_LAB_TABLES: dict[str, frozenset[str]] = {}
+_CREATED = re.compile(r"CREATE\s+(?:OR\s+REPLACE\s+)?(?:TABLE|VIEW)\s+(?:IF\s+NOT\s+EXISTS\s+)?"
+                      r"(?:(\w+)\.)?(\w+)", re.IGNORECASE)
+
+
+def lab_tables() -> dict[str, frozenset[str]]:
+    """The tables and views the lab's migrations create, by schema (main: the public views;
+    store: the tables behind them)."""
+    if not _LAB_TABLES:
+        from .migrations import BOOTSTRAP, MIGRATIONS  # local: migrations is a big module
+
+        found: dict[str, set[str]] = {}
+        for sql in (BOOTSTRAP, *(text for _, text in MIGRATIONS)):
+            for schema, name in _CREATED.findall(sql):
+                found.setdefault((schema or "main").lower(), set()).add(name.lower())
+        _LAB_TABLES.update({k: frozenset(v) for k, v in found.items()})
+    return _LAB_TABLES
 
 
 def _is_identifier(name: str) -> bool:
@@ -255,3 +335,53 @@ def _check_dotted(words: list[tuple[str, object]], start: int) -> None:
         raise QueryRefused(f"{'.'.join(parts)} is not a table of this database (DuckDB would "
                            "read it as a file); queries may read only the lab's views and "
                            "tables")
+
+
+# Words that end a PIVOT's ON list at its own depth.
+_AFTER_ON = frozenset({"using", "group", "order", "limit", "offset", "union", "except",
+                       "intersect", "qualify", "having", "window", "on", "pivot", "unpivot"})
+
+
+def static_twin(sql: str) -> str:
+    """`sql` with `IN (NULL)` after each item of a dynamic PIVOT's ON list: the same table
+    references, in a form DuckDB can serialise. Only words are added, never removed, so a
+    table the query reads is in the twin's tree too."""
+    tokens = duckdb.tokenize(sql)
+    ends = [o for o, _ in tokens[1:]] + [len(sql)]
+    words = []  # (lowered text, start, end, depth, is a string)
+    depth = 0
+    for (offset, kind), end in zip(tokens, ends, strict=True):
+        piece = sql[offset:end].rstrip()
+        if kind == duckdb.token_type.comment:
+            continue
+        if kind == duckdb.token_type.operator and piece == ")":
+            depth -= 1
+        words.append((piece.lower(), offset, offset + len(piece), depth,
+                      kind == duckdb.token_type.string_const))
+        if kind == duckdb.token_type.operator and piece == "(":
+            depth += 1
+    inserts = []
+    for i, (word, _, _, level, quoted) in enumerate(words):
+        if quoted or word not in ("pivot", "pivot_wider"):
+            continue
+        on = next((j for j in range(i + 1, len(words)) if words[j][3] < level or (
+            words[j][3] == level and words[j][0] == "on" and not words[j][4])), None)
+        if on is None or words[on][3] < level:
+            continue
+        item_has_in, last_end = False, None
+        for word2, _, end, level2, quoted2 in words[on + 1:] + [(";", 0, 0, -1, False)]:
+            closing = level2 < level or (level2 == level and not quoted2 and (
+                word2 in _AFTER_ON or word2 in (",", ";")))
+            if closing:
+                if last_end is not None and not item_has_in:
+                    inserts.append(last_end)
+                if level2 < level or word2 != ",":
+                    break
+                item_has_in, last_end = False, None
+                continue
+            if level2 == level and word2 == "in" and not quoted2:
+                item_has_in = True
+            last_end = end
+    for at in sorted(inserts, reverse=True):
+        sql = f"{sql[:at]} IN (NULL){sql[at:]}"
+    return sql

@@ -1,4 +1,4 @@
-"""The runs table with columns of the user's choosing (registered into db.reads.READS).
+"""The runs table with columns of the user's choosing (registered into db.registry.READS).
 
 A column is one of:
   * a column of the `runs` view (`router_init`, `eval_loss`, …);
@@ -16,7 +16,7 @@ import re
 
 from .errors import StoreError
 from .readonly import run_read_query
-from .reads import plain, register_read
+from .registry import plain, register_read
 from .store import Store
 
 _CONFIG = re.compile(r"(model|data|train)\.([a-z_][a-z0-9_]*)")

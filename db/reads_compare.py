@@ -1,4 +1,4 @@
-"""Reads behind the Compare view (registered into db.reads.READS): several runs side by side.
+"""Reads behind the Compare view (registered into db.registry.READS): several runs side by side.
 
 The runs come by id (the user marks them); each read returns plain JSON-able data.
 """
@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 
 from .errors import StoreError
-from .reads import plain, register_read, rows_as_dicts
+from .registry import plain, register_read, rows_as_dicts
 from .store import Store
 
 COMPARE_MAX = 500  # runs in one comparison
@@ -87,3 +87,13 @@ def compare_weights(store: Store, run_ids: list[int]) -> dict:
         out[str(run_id)].append({"expert": expert, "gram": plain(gram),
                                  "features": by_expert.get((run_id, expert), [])})
     return out
+
+
+@register_read("controls_of")
+def controls_of(store: Store, experiment_id: int) -> list[dict]:
+    """Experiments queued as seed controls of this one (`--control`: named "… (control of
+    N)"), newest first, with their status and config to check against the original's."""
+    names, rows = store.query(
+        "SELECT experiment_id, name, status, config FROM experiments WHERE name LIKE ? "
+        "ORDER BY experiment_id DESC", [f"% (control of {int(experiment_id)})"])
+    return rows_as_dicts(names, rows)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 
 from .errors import StoreError
-from .reads import plain, register_read, rows_as_dicts
+from .registry import plain, register_read, rows_as_dicts
 from .store import Store
 
 

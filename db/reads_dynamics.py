@@ -1,4 +1,4 @@
-"""Reads of issue 14 (registered into db.reads.READS): the Python API's Arrow path, training
+"""Reads of issue 14 (registered into db.registry.READS): the Python API's Arrow path, training
 dynamics, MoE Lens and the custom-metric registry.
 
 `arrow_file` answers a guarded read-only query as one Arrow IPC file handed to the client
@@ -8,12 +8,18 @@ dynamics, MoE Lens and the custom-metric registry.
 from __future__ import annotations
 
 import json
+import logging
 import os
+import pathlib
+import re
+import secrets
+import time
 from typing import TYPE_CHECKING
 
+from .filemodes import UnsafeFile, open_private, open_private_dir
 from .readonly import statement_body
-from .reads import plain, register_read, rows_as_dicts
 from .reads_figures import SETUP_COLUMNS
+from .registry import plain, register_read, rows_as_dicts
 from .store import Store
 from .userquery import UserQuery
 
@@ -24,6 +30,9 @@ if TYPE_CHECKING:
 # A reply's file left behind (its client died before reading it) is removed by the next
 # reply that finds it older than this.
 ARROW_FILE_MAX_AGE = 600.0
+_REPLY = re.compile(r"moelab-[0-9a-f]{24}\.arrow")
+
+log = logging.getLogger("moelab.db")
 
 
 @register_read("arrow_file")
@@ -32,46 +41,90 @@ def arrow_file(store: Store, sql: str, timeout: float | None = None) -> dict:
     and the time limit hold) as a private Arrow file (0600) that the caller reads and
     deletes. The socket is local, so the client is on this machine; base64 Arrow in the
     JSON reply took 1.2 s for 100,000 runs where the file takes 0.4 s."""
-    import tempfile
-
     import pyarrow as pa
     table = arrow_table(store, sql, timeout)
-    folder = _arrow_folder()
-    fd, path = tempfile.mkstemp(prefix="moelab-", suffix=".arrow", dir=folder)
+    folder, dir_fd = _arrow_folder()
     try:
-        with open(fd, "wb", closefd=True) as fh, pa.ipc.new_file(fh, table.schema) as writer:
-            writer.write_table(table)
-    except BaseException:
-        os.unlink(path)
-        raise
-    return {"path": path, "rows": table.num_rows}
+        path = folder / f"moelab-{secrets.token_hex(12)}.arrow"
+        # Created inside the folder we checked (dir_fd), never through a link.
+        fd = open_private(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, dir_fd=dir_fd)
+        try:
+            with open(fd, "wb", closefd=True) as fh, pa.ipc.new_file(fh, table.schema) as writer:
+                writer.write_table(table)
+        except BaseException:
+            os.unlink(path.name, dir_fd=dir_fd)
+            raise
+    finally:
+        os.close(dir_fd)
+    return {"path": str(path), "rows": table.num_rows}
 
 
-def _arrow_folder() -> str:
-    """This user's private folder of reply files, swept of files nobody came for."""
+_fallback_folder: pathlib.Path | None = None
+
+
+def _arrow_folder() -> tuple[pathlib.Path, int]:
+    """This user's private folder of reply files ($TMPDIR/moelab-arrow-UID, 0700), swept of
+    files nobody came for, and a descriptor of it. Another user may have made that name
+    first (to swap replies) or planted a link there (so that the sweep deletes files
+    elsewhere): then a fresh private folder of this process's is used instead."""
     import tempfile
-    import time
-    folder = os.path.join(tempfile.gettempdir(), f"moelab-arrow-{os.getuid()}")
-    os.makedirs(folder, mode=0o700, exist_ok=True)
+    global _fallback_folder
+    folder = pathlib.Path(tempfile.gettempdir()) / f"moelab-arrow-{os.getuid()}"
+    try:
+        dir_fd = open_private_dir(folder, create=True)
+    except (UnsafeFile, OSError) as err:
+        if _fallback_folder is None:
+            log.warning("moelab: %s; Arrow replies go to a private folder of their own instead",
+                        err)
+        dir_fd = _private_fallback()
+        folder = _fallback_folder
+    _sweep(dir_fd)
+    return folder, dir_fd
+
+
+def _private_fallback() -> int:
+    import tempfile
+    global _fallback_folder
+    if _fallback_folder is not None:
+        try:
+            return open_private_dir(_fallback_folder)
+        except (UnsafeFile, OSError):
+            pass  # removed (or replaced) meanwhile: make another
+    _fallback_folder = pathlib.Path(tempfile.mkdtemp(prefix=f"moelab-arrow-{os.getuid()}-"))
+    return open_private_dir(_fallback_folder)
+
+
+def _sweep(dir_fd: int) -> None:
     old = time.time() - ARROW_FILE_MAX_AGE
-    with os.scandir(folder) as entries:
-        for entry in entries:
-            try:
-                if entry.name.endswith(".arrow") and entry.stat().st_mtime < old:
-                    os.unlink(entry.path)
-            except OSError:
-                pass  # taken by its reader meanwhile
-    return folder
+    for name in os.listdir(dir_fd):
+        try:
+            st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+            if _REPLY.fullmatch(name) and st.st_mtime < old:
+                os.unlink(name, dir_fd=dir_fd)
+        except OSError:
+            pass  # taken by its reader meanwhile
 
 
 def read_arrow_file(payload: dict) -> pa.Table:
-    """An arrow_file result, read and its file removed."""
+    """An arrow_file result, read and its file removed. The file must be a reply file in a
+    private folder of ours: one swapped in by another user is refused, never read."""
+    import mmap
+
     import pyarrow as pa
-    path = payload["path"]
+    path = pathlib.Path(str(payload["path"]))
+    if not _REPLY.fullmatch(path.name):
+        raise UnsafeFile(f"{path} is not an Arrow reply of the lab; refusing to read it")
+    dir_fd = open_private_dir(path.parent)
     try:
-        return pa.ipc.open_file(pa.memory_map(path)).read_all()
+        fd = open_private(path, os.O_RDONLY, dir_fd=dir_fd)
+        try:
+            data = mmap.mmap(fd, 0, access=mmap.ACCESS_READ)
+        finally:
+            os.close(fd)
+        os.unlink(path.name, dir_fd=dir_fd)  # the mapping stays valid while we hold it
     finally:
-        os.unlink(path)  # the mapping stays valid: the file is gone once we drop it
+        os.close(dir_fd)
+    return pa.ipc.open_file(pa.py_buffer(data)).read_all()
 
 
 def arrow_table(store: Store, sql: str, timeout: float | None = None) -> pa.Table:

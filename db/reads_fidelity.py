@@ -1,11 +1,11 @@
-"""Reads behind issue 12 (registered into db.reads.READS): Table 1 under both usage
+"""Reads behind issue 12 (registered into db.registry.READS): Table 1 under both usage
 definitions, the last feature of every chosen cell (for `moelab compare` and the phase-diff
 figure), and the seed stability of each sweep point."""
 
 from __future__ import annotations
 
 from .migration_fidelity import LAST_CLASS_SQL, SEED_STABILITY_SQL
-from .reads import nan_as_null, plain, register_read
+from .registry import nan_as_null, plain, register_read
 from .store import Store
 
 _USAGES = ("usage", "usage_when_mono_active", "usage_when_only_mono_active",  # training data

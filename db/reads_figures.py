@@ -1,4 +1,4 @@
-"""Reads behind the exported figures and the reproduction report (registered into db.reads.READS).
+"""Reads behind the exported figures and the reproduction report (in db.registry.READS).
 
 Each returns columns as plain lists ({"column": [values, ...]}), so the lab service can send
 them as JSON and the figures can plot them without knowing any SQL.
@@ -6,7 +6,7 @@ them as JSON and the figures can plot them without knowing any SQL.
 
 from __future__ import annotations
 
-from .reads import nan_as_null, plain, register_read
+from .registry import nan_as_null, plain, register_read
 from .store import Store
 
 # What identifies a model setup inside an experiment (a sweep variant, a router init).

@@ -1,4 +1,4 @@
-"""Reads behind the Experts view's MoE Lens panel (registered into db.reads.READS).
+"""Reads behind the Experts view's MoE Lens panel (registered into db.registry.READS).
 
 `lens_choices` lists an experiment's chosen runs in the order the panel steps through them
 (MoE runs by setup and cell, then dense ones, for which MoE Lens does not apply) with the
@@ -7,9 +7,9 @@ per-setup means; `lens_of_run` is one run's setup and its MoE Lens (`lens_run`).
 
 from __future__ import annotations
 
-from . import reads_dynamics  # its lens_run; a module import: the two import each other
-from .reads import register_read, rows_as_dicts
+from . import reads_dynamics  # its lens_run
 from .reads_figures import SETUP_COLUMNS
+from .registry import register_read, rows_as_dicts
 from .store import Store
 
 _MEANS = ("top_share", "top_quarter_share", "routing_entropy", "top1_cosine",
@@ -19,11 +19,13 @@ _MEANS = ("top_share", "top_quarter_share", "routing_entropy", "top1_cosine",
 @register_read("lens_choices")
 def lens_choices(store: Store, experiment_id: int) -> dict:
     """{run_ids: the chosen runs, MoE ones first (setup, sparsity, last importance), n_moe,
-    setups: per MoE setup the number of runs with a stored lens and the means of its
-    numbers (max_ablation_ratio: each run's worst expert removal, relative to its loss)}."""
+    n_imported (runs imported from the authors' files: no router, so no lens), setups: per
+    MoE setup the number of runs with a stored lens and the means of its numbers
+    (max_ablation_ratio: each run's worst expert removal, relative to its loss)}."""
     order = ", ".join(f"r.{c}" for c in SETUP_COLUMNS)
     _, rows = store.query(
-        "SELECT r.run_id, r.n_experts > 1 FROM runs r WHERE r.experiment_id = ? AND r.chosen "
+        "SELECT r.run_id, r.n_experts > 1, r.imported_from IS NOT NULL FROM runs r "
+        "WHERE r.experiment_id = ? AND r.chosen "
         f"ORDER BY r.n_experts > 1 DESC, {order}, r.sparsity, r.last_importance, r.run_id",
         [int(experiment_id)])
     setup = ", ".join(f"r.{c}" for c in SETUP_COLUMNS)
@@ -36,16 +38,18 @@ def lens_choices(store: Store, experiment_id: int) -> dict:
         "WHERE r.experiment_id = ? AND r.chosen AND r.n_experts > 1 "
         f"GROUP BY {setup} ORDER BY {setup}", [int(experiment_id)]))
     return {"run_ids": [int(r[0]) for r in rows], "n_moe": sum(bool(r[1]) for r in rows),
-            "setups": setups}
+            "n_imported": sum(bool(r[2]) for r in rows), "setups": setups}
 
 
 @register_read("lens_of_run")
 def lens_of_run(store: Store, run_id: int) -> dict | None:
-    """{run: its experiment, setup and cell, lens: lens_run (None when not stored: a dense
-    run, or one stored before MoE Lens)}; None for an unknown run."""
+    """{run: its experiment, setup, cell and imported_from, lens: lens_run (None when not
+    stored: a dense run, an imported one (no router), or one stored before MoE Lens)}; None
+    for an unknown run."""
     cols = ", ".join(SETUP_COLUMNS)
     run = rows_as_dicts(*store.query(
-        f"SELECT run_id, experiment_id, {cols}, sparsity, last_importance, seed FROM runs "
+        f"SELECT run_id, experiment_id, {cols}, sparsity, last_importance, seed, imported_from "
+        "FROM runs "
         "WHERE run_id = ?", [int(run_id)]))
     if not run:
         return None

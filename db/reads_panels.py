@@ -1,4 +1,4 @@
-"""Reads behind the TUI panels (registered into db.reads.READS).
+"""Reads behind the TUI panels (registered into db.registry.READS).
 
 Every read returns plain JSON-able data, so the lab service can send it over its socket.
 User SQL (a runs filter, a console query) always goes through the read-only guard.
@@ -12,7 +12,7 @@ import re
 from .errors import StoreError
 from .export import export_data
 from .readonly import check_read_only, run_read_query, statement_body
-from .reads import nan_as_null, plain, register_read, rows_as_dicts
+from .registry import nan_as_null, plain, register_read, rows_as_dicts
 from .store import Store
 
 _PAGE_MAX = 5000
@@ -165,10 +165,13 @@ def fpd_curves(store: Store, experiment_id: int) -> list[dict]:
 
 @register_read("seconds_per_step")
 def seconds_per_step(store: Store) -> float | None:
-    """Measured training cost of one model-step (recent runs), for time estimates."""
+    """Measured training cost of one model-step (recent runs trained here), for time
+    estimates. Imported runs are left out: they carry the authors' steps but 0 s of
+    training, which drove the estimate to 'about 0s'."""
     _, rows = store.query(
         "SELECT sum(train_seconds) / nullif(sum(steps), 0) FROM "
-        "(SELECT train_seconds, steps FROM runs ORDER BY run_id DESC LIMIT 5000)")
+        "(SELECT train_seconds, steps FROM runs WHERE imported_from IS NULL "
+        "AND train_seconds > 0 ORDER BY run_id DESC LIMIT 5000)")
     value = rows[0][0] if rows else None
     return None if value is None else float(value)
 

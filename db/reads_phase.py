@@ -1,4 +1,4 @@
-"""The phase diagram's data in one read (registered into db.reads.READS): every setup of an
+"""The phase diagram's data in one read (registered into db.registry.READS): every setup of an
 experiment swept over sparsity × last-feature importance, with the last feature of each
 chosen run per expert.
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 
-from .reads import nan_as_null, register_read
 from .reads_panels import phase_setups
+from .registry import nan_as_null, register_read
 from .store import Store
 
 _FLOATS = ("eval_loss", "norm", "superposition", "superposition_all", "dimensionality")
@@ -56,3 +56,16 @@ def phase_grids(store: Store, experiment_id: int) -> list[dict]:
                     "sparsity": sorted(set(columns["sparsity"])),
                     "last_importance": sorted(set(columns["last_importance"]))})
     return out
+
+
+@register_read("phase_planned")
+def phase_planned(store: Store) -> list[int]:
+    """Queued or running experiments whose config sweeps sparsity and last-feature
+    importance (two values or more each): the phase diagram lists them before their first
+    runs are stored, and fills in as they are."""
+    axis = "json_array_length(config, '$.sweep.axes.\"data.{}\"')"
+    _, rows = store.query(
+        "SELECT experiment_id FROM experiments WHERE status IN ('queued', 'running') "
+        f"AND {axis.format('sparsity')} > 1 AND {axis.format('last_importance')} > 1 "
+        "ORDER BY experiment_id DESC")
+    return [int(r[0]) for r in rows]

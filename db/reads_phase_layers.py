@@ -1,5 +1,5 @@
 """What the phase diagram can show beside the final last feature (registered into
-db.reads.READS): seed stability per chosen run, the last feature at a snapshot step, a
+db.registry.READS): seed stability per chosen run, the last feature at a snapshot step, a
 custom metric per (run, expert), and where an imported experiment came from.
 
 Each is keyed by the chosen run (run_id, expert), so the TUI and the figures lay them on the
@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 
 from .migration_fidelity import LAST_CLASS_SQL
-from .reads import plain, register_read, rows_as_dicts
+from .registry import plain, register_read, rows_as_dicts
 from .store import Store
 
 # Σ over all j (the authors' superposition) from the stored j ≠ i form: the term j = i is

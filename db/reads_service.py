@@ -7,7 +7,7 @@ reads for clients that read the file directly when no service runs.
 
 from __future__ import annotations
 
-from .reads import register_read, rows_as_dicts
+from .registry import register_read, rows_as_dicts
 from .store import Store
 
 # The order the queue runs in: oldest first, interrupted experiments with the rest.

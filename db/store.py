@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import pathlib
 import threading
 from collections.abc import Iterator, Sequence
@@ -12,6 +11,7 @@ from typing import Any
 import duckdb
 
 from . import bulk
+from .clock import utc_now
 from .errors import StoreError, wrap
 
 STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
@@ -22,10 +22,6 @@ _EXPERIMENT_COLUMNS = (
     "started_at, finished_at, progress, owner, n_runs, runs_stored, n_units, units_stored"
 )
 
-
-def utc_now() -> dt.datetime:
-    # Naive UTC: the columns are TIMESTAMP, and UTC keeps runs from different hosts comparable.
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
 class Store:

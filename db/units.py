@@ -15,7 +15,7 @@ import duckdb
 import pyarrow as pa
 
 from . import bulk
-from .store import utc_now
+from .clock import utc_now
 
 
 def is_stored(con: duckdb.DuckDBPyConnection, experiment_id: int, unit_index: int) -> bool:

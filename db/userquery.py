@@ -12,6 +12,9 @@ Limits (environment of the process that runs the query; for the service, of the
   MOELAB_SQL_MAX_ROWS  rows a result may have (default 100000); more is refused, not cut
   MOELAB_SQL_MAX_MB    megabytes a result may take as JSON, roughly (default 64)
   MOELAB_SQL_EXPORT_TIMEOUT  seconds an export (`moelab export data`) may run (default 1800)
+  MOELAB_SQL_MEMORY    memory a query may take ("2GB", "25%"; default a quarter of RAM),
+                       held by DuckDB's memory_limit and a watchdog (db/sqlmemory.py)
+  MOELAB_SQL_MAX_CHARS characters a query's text may have (default 100000; db/readonly.py)
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ import duckdb
 
 from .errors import QueryRefused, StoreError, one_line, wrap
 from .readonly import check_read_only
+from .sqlmemory import WATCHDOG, sql_memory
 
 if TYPE_CHECKING:
     from .store import Store
@@ -70,6 +74,7 @@ class UserQuery:
         self.timeout = defaults.timeout if timeout is None else _positive(timeout, "timeout")
         self.max_rows = defaults.max_rows if max_rows is None else _whole(max_rows, "max_rows")
         self.max_bytes = defaults.max_bytes
+        self.memory = sql_memory()
         self._source = store_or_con
         self._cursor: duckdb.DuckDBPyConnection | None = None
         self._why: str | None = None
@@ -101,6 +106,7 @@ class UserQuery:
         timer.daemon = True
         _RUNNING.add(self)
         timer.start()
+        WATCHDOG.watch(self, self.memory)
         try:
             cursor.begin()
             try:
@@ -111,11 +117,16 @@ class UserQuery:
         except Exception as err:  # an interrupted Arrow stream (exports) raises its own type
             if self._why is not None:
                 raise QueryInterrupted(f"the query was stopped: {self._why}") from None
+            if isinstance(err, duckdb.OutOfMemoryException):
+                raise QueryRefused(
+                    f"the query needs more than the {self.memory >> 20} MB of memory a query may "
+                    "take (MOELAB_SQL_MEMORY); narrow it (WHERE, LIMIT, fewer columns)") from None
             if isinstance(err, duckdb.Error):
                 raise wrap(err, "query") from err
             raise
         finally:
             timer.cancel()
+            WATCHDOG.forget(self)
             _RUNNING.discard(self)
             with self._lock:
                 self._cursor = None

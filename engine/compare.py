@@ -35,7 +35,14 @@ class Cell:
 
     @classmethod
     def of(cls, norms: Iterable[float], classes: Iterable[int]) -> Cell:
-        return cls(tuple(float(v) for v in norms), tuple(int(c) for c in classes))
+        # a NULL norm is a run whose weights are not finite (NaN stored as NULL)
+        return cls(tuple(float("nan") if v is None else float(v) for v in norms),
+                   tuple(int(c) for c in classes))
+
+    @property
+    def finite(self) -> bool:
+        """False for a run whose weights hold NaN or inf (it diverged): no class to compare."""
+        return bool(np.isfinite(self.norms).all())
 
 
 def match(a: Cell, b: Cell) -> tuple[bool, float]:
@@ -72,6 +79,7 @@ class SetupComparison:
     matching: int  # of them, cells whose classes agree with experts matched
     mean_abs_dnorm: float  # mean over cells of the mean |Δ norm| of the last feature
     expert_share: float = float("nan")  # share of matched (cell, expert) pairs that agree
+    left_out: int = 0  # common cells not compared: one side's weights are not finite
 
     @property
     def share(self) -> float:
@@ -81,16 +89,19 @@ class SetupComparison:
 def compare(a: Mapping[tuple, Mapping[tuple, Cell]],
             b: Mapping[tuple, Mapping[tuple, Cell]]) -> list[SetupComparison]:
     """Per setup both sides have: setup -> {cell key (sparsity, last importance) -> Cell}.
-    Only common cells count; a setup without one is left out."""
+    Only common cells count, and of them only those whose weights are finite on both sides
+    (left_out counts the others); a setup without one is left out."""
     out = []
     for setup in sorted(set(a) & set(b)):
-        common = sorted(set(a[setup]) & set(b[setup]))
+        both = sorted(set(a[setup]) & set(b[setup]))
+        common = [c for c in both if a[setup][c].finite and b[setup][c].finite]
         if not common:
             continue
         results = [match_experts(a[setup][c], b[setup][c]) for c in common]
         out.append(SetupComparison(setup, len(common), sum(s for s, _, _ in results),
                                    float(np.mean([d for _, _, d in results])),
-                                   float(np.mean([e for _, e, _ in results]))))
+                                   float(np.mean([e for _, e, _ in results])),
+                                   len(both) - len(common)))
     return out
 
 

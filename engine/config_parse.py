@@ -11,11 +11,44 @@ from typing import Any
 from .config_checks import ConfigError
 from .config_sections import _key_problems
 
+# Nesting a config may have: real ones reach 4 (a sweep list of lists in a table); tomllib
+# recurses per level and dies with RecursionError near a few hundred.
+MAX_DEPTH = 32
+
+
+def _loads(text: str, what: str) -> dict:
+    """tomllib.loads, with too-deep nesting a ConfigError instead of a RecursionError."""
+    try:
+        data = tomllib.loads(text)
+    except RecursionError:
+        data = None
+    if data is None or _too_deep(data):
+        raise ConfigError([f"{what} is nested more than {MAX_DEPTH} levels deep "
+                           "([[[...]]]); a config is a few tables of plain values"])
+    return data
+
+
+def _too_deep(value: Any) -> bool:
+    stack = [(value, 0)]  # a loop, not recursion: the value may be nested hundreds deep
+    while stack:
+        v, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return True
+        if isinstance(v, dict):
+            stack.extend((x, depth + 1) for x in v.values())
+        elif isinstance(v, list):
+            stack.extend((x, depth + 1) for x in v)
+    return False
+
+
+def _named(text: str) -> str:
+    return f"value {text[:20]}{'…' if len(text) > 20 else ''}"
+
 
 def parse_value(text: str) -> Any:
     """Parse a --set/--sweep VALUE as TOML; a bare word falls back to a string."""
     try:
-        return tomllib.loads(f"v = {text}")["v"]
+        return _loads(f"v = {text}", _named(text))["v"]
     except tomllib.TOMLDecodeError:
         if text and all(c.isalnum() or c in "_-." for c in text):
             return text
@@ -26,7 +59,7 @@ def parse_value(text: str) -> Any:
 def _parse_list(text: str) -> list:
     """V1,V2,... as TOML; bare words allowed (model.gating=renorm,switch)."""
     try:
-        return tomllib.loads(f"v = [{text}]")["v"]
+        return _loads(f"v = [{text}]", _named(text))["v"]
     except tomllib.TOMLDecodeError:
         pass
     parts, depth, cur = [], 0, ""
@@ -55,7 +88,9 @@ def load_toml(path) -> dict:
         raise ConfigError([f"config {path} is not a regular file; give a TOML file"])
     try:
         with open(path, "rb") as fh:
-            return tomllib.load(fh)
+            _check_trusted(path, os.fstat(fh.fileno()))
+            text = fh.read().decode()  # what tomllib.load does
+        return _loads(text, f"config {path}")
     except FileNotFoundError:
         raise ConfigError([f"config file {path} does not exist"]) from None
     except OSError as e:
@@ -64,6 +99,17 @@ def load_toml(path) -> dict:
         raise ConfigError([f"{path} is not UTF-8 text; a TOML config must be UTF-8"]) from None
     except tomllib.TOMLDecodeError as e:
         raise ConfigError([f"{path}: TOML syntax error: {e}"]) from None
+
+
+def _check_trusted(path, st: os.stat_result) -> None:
+    """A config's train.metrics name code that runs as you: refuse a file that another user
+    owns or can write (checked on the open file, so it cannot be swapped after)."""
+    from .usercode import check_config_file
+    problem = check_config_file(path, st)
+    if problem:
+        raise ConfigError([f"config {problem}; a config can name metrics, which are code that "
+                           "runs as you: copy it to a file of your own (`cp` it, then "
+                           "`chmod o-w` the copy)"])
 
 
 def with_overrides(raw: dict, sets: list[str] = (), sweeps: list[str] = ()) -> dict:

@@ -3,6 +3,7 @@ the section.field names that --set, --sweep and sweep axes may address."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass, fields
 from typing import Any
@@ -21,6 +22,17 @@ SELECTS = ("best", "all")
 REDUCTIONS = ("sum", "mean")
 DEVICES = ("auto", "cpu", "cuda")
 SNAPSHOT_SPACINGS = ("log", "linear")
+
+
+def plain(section) -> dict:
+    """dataclasses.asdict of a frozen section, computed once per object: a sweep's runs
+    hash and store their sections several times each (keys, JSON), and asdict's deep copy
+    was a tenth of a fig4 unit's per-run work. The dict is shared: read it, never change it."""
+    cached = section.__dict__.get("_plain")
+    if cached is None:
+        cached = dataclasses.asdict(section)
+        object.__setattr__(section, "_plain", cached)  # frozen: the fields never change
+    return cached
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,13 @@ feature: return {"expert": values} to say otherwise.
 Registered metrics travel in the experiment's config (train.metrics), so the worker that
 trains a unit computes them, wherever it runs (engine/families/toy.py). A metric that
 raises (or returns the wrong shape) for a run stores nothing for that run and leaves one
-line in custom_metric_errors.
+line in custom_metric_errors. Modules load through engine/usercode.py: never from a folder
+or file that another user owns or can write, and from source, never a bytecode cache.
 """
 
 from __future__ import annotations
 
-import importlib
 import inspect
-import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -63,25 +62,23 @@ def load(target: str, path: str = "") -> Callable:
     module_name, sep, attr = target.partition(":")
     if not sep or not module_name or not attr:
         raise MetricError(f"{target!r} is not module:function (e.g. mymetrics:top_norm)")
+    from .usercode import UntrustedCode, import_module
     try:
-        module = _import(module_name, path)
-    except Exception as err:  # any failure while importing user code is theirs
+        module = import_module(module_name, path)
+    except UntrustedCode as err:
+        raise MetricError(f"module {module_name!r}: {' '.join(str(err).split())}") from None
+    except SystemExit as err:
+        raise MetricError(f"module {module_name!r} exits while it is imported (SystemExit: "
+                          f"{_line(err)}); a metric module must not call exit()") from None
+    except KeyboardInterrupt:
+        raise
+    except BaseException as err:  # any failure importing user code is theirs
         raise MetricError(f"module {module_name!r} does not import: "
                           f"{type(err).__name__}: {_line(err)}") from None
     fn = getattr(module, attr, None)
     if not callable(fn):
         raise MetricError(f"{module_name} has no function {attr!r}")
     return fn
-
-
-def _import(module_name: str, path: str):
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as err:
-        if not path or err.name != module_name.split(".")[0]:
-            raise
-    sys.path.append(path)  # the folder it was registered from
-    return importlib.import_module(module_name)
 
 
 def wants_inputs(fn: Callable) -> bool:
@@ -113,6 +110,9 @@ def shaped(value, n_experts: int, n_features: int, name: str
     except (TypeError, ValueError):
         raise MetricError(f"metric {name} returned {type(value).__name__}, not a number or "
                           "an array of numbers") from None
+    except OverflowError:  # a Python int past a float's range, e.g. 10**400
+        raise MetricError(f"metric {name} returned a number too large for a float "
+                          "(beyond ±1.8e308)") from None
     E, n = n_experts, n_features
     if a.ndim == 0 and per is None:
         return np.array([-1]), np.array([-1]), a.reshape(1)
@@ -162,7 +162,9 @@ def compute(metric: MetricDef, fn: Callable, runs: Iterable[Run], inputs=None,
             if takes_inputs:
                 kwargs["inputs"] = inputs(i)
             value = fn(run, **kwargs)
-        except Exception as err:  # the user's code: one line per run, nothing stored
+        except KeyboardInterrupt:
+            raise
+        except BaseException as err:  # the user's code (exit() too): one line per run
             out.fail(index, metric.name, f"{type(err).__name__}: {_line(err)}")
             continue
         try:

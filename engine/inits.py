@@ -14,7 +14,6 @@ each (m, n) matrix on its own, std = sqrt(2 / (n + m)). Router and bias: xavier 
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 
@@ -22,6 +21,7 @@ import numpy as np
 import torch
 
 from .config import ModelConfig
+from .config_sections import plain
 
 _MASK64 = (1 << 64) - 1
 
@@ -36,8 +36,8 @@ def expert_std(model: ModelConfig) -> float:
 
 def init_key(run) -> int:
     """64-bit key of a run's initial weights: its model and data settings and its seed."""
-    ident = json.dumps({"model": dataclasses.asdict(run.model),
-                        "data": dataclasses.asdict(run.data), "seed": int(run.seed)},
+    ident = json.dumps({"model": plain(run.model), "data": plain(run.data),
+                        "seed": int(run.seed)},
                        sort_keys=True, default=list)
     return int.from_bytes(hashlib.blake2b(ident.encode(), digest_size=8).digest(), "little")
 

@@ -23,7 +23,6 @@ from . import metrics as M
 
 LENS_SAMPLES = 2048
 LENS_SEED = 20250105
-_CHUNK_ELEMENTS = 1 << 22  # bounds the (inst, E, samples, n) expert outputs of one slice
 
 
 def expert_outputs(W: np.ndarray, b: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -74,44 +73,43 @@ def lens(W: np.ndarray, b: np.ndarray, router: np.ndarray, x: np.ndarray, k: int
             np.put_along_axis(picked, keep, 1.0, axis=-1)
         ablation[:, e] = _loss(y, gates(probs, picked, gating), x, importance, per_feature)
     usage = (full_g / np.maximum(full_g.sum(-1, keepdims=True), 1e-30)).mean(1)  # (inst, E)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return {**_concentration(usage), "full_loss": full, "top1_loss": top1_loss,
+                "top1_loss_ratio": top1_loss / full, "ablation_loss": ablation,
+                "ablation_loss_ratio": ablation / full[:, None]}
+
+
+def _concentration(usage: np.ndarray) -> dict[str, np.ndarray]:
+    """Top expert's and top quarter's share of the routing weight, and its entropy (nats)."""
+    E = usage.shape[1]
     ranked = -np.sort(-usage, axis=-1)
     quarter = max(1, int(np.ceil(E / 4)))
     with np.errstate(divide="ignore", invalid="ignore"):
         entropy = -np.where(usage > 0, usage * np.log(usage), 0.0).sum(-1)
-        return {
-            "top_share": ranked[:, 0],
-            "top_quarter_share": ranked[:, :quarter].sum(-1),
-            "routing_entropy": entropy,
-            "full_loss": full,
-            "top1_loss": top1_loss,
-            "top1_loss_ratio": top1_loss / full,
-            "ablation_loss": ablation,
-            "ablation_loss_ratio": ablation / full[:, None],
-        }
+    return {"top_share": ranked[:, 0], "top_quarter_share": ranked[:, :quarter].sum(-1),
+            "routing_entropy": entropy}
 
 
 def lens_tables(W, b, router, k: int, gating: str, importance, p, last_scale,
                 reduction: str = "sum") -> dict[str, dict[str, object]]:
-    """Chunk tables `lens` (per run) and `lens_experts` (per run and expert), computed a
-    slice of instances at a time to bound memory."""
-    from .data import sample_numpy  # imports torch: only in the worker
-    W, b, router = (np.asarray(a, dtype=np.float64) for a in (W, b, router))
-    n_inst, E, _, n = W.shape
-    step = max(1, _CHUNK_ELEMENTS // (E * LENS_SAMPLES * n))
-    parts = []
-    for s in range(0, n_inst, step):
-        sl = slice(s, s + step)
-        x = sample_numpy(p[sl], last_scale[sl], LENS_SAMPLES, LENS_SEED).astype(np.float64)
-        parts.append(lens(W[sl], b[sl], router[sl], x, k, gating,
-                          np.asarray(importance[sl], dtype=np.float64), reduction))
-    out = {key: np.concatenate([q[key] for q in parts]) for key in parts[0]}
-    runs = {key: v for key, v in out.items() if v.ndim == 1}
+    """Chunk tables `lens` (per run) and `lens_experts` (per run and expert), compiled and on
+    every core (engine/cpu/metrics.py: the numbers of `lens` above, sample by sample)."""
+    from .cpu.metrics_run import lens as compiled_lens
+    n_inst, E, _, n = np.shape(W)
+    per_feature = 1.0 / n if reduction == "mean" else 1.0
+    sums = compiled_lens(W, b, router, k, gating, importance, p, last_scale, LENS_SAMPLES,
+                         LENS_SEED, per_feature)
+    runs = _concentration(sums["usage"])
+    full = sums["full_loss"]
+    runs.update(full_loss=full, top1_loss=sums["top1_loss"],
+                top1_loss_ratio=sums["top1_loss"] / full)
+    ablation = sums["ablation_loss"]
     return {
         "lens": {"local_index": np.arange(n_inst), **runs},
         "lens_experts": {
             "local_index": np.repeat(np.arange(n_inst), E),
             "expert": np.tile(np.arange(E), n_inst),
-            "ablation_loss": out["ablation_loss"].ravel(),
-            "ablation_loss_ratio": out["ablation_loss_ratio"].ravel(),
+            "ablation_loss": ablation.ravel(),
+            "ablation_loss_ratio": (ablation / full[:, None]).ravel(),
         },
     }

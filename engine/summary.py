@@ -9,24 +9,23 @@ from __future__ import annotations
 import numpy as np
 
 from . import metrics as M
-from .data import sample_numpy
 
 ROUTING_SAMPLES = 4096
 ROUTING_SEED = 20250101  # fixed: metrics recomputed later see the same inputs
 DENSE_SEED = 20250102  # Table 1's dense inputs, the same for every run
-_CHUNK_ELEMENTS = 1 << 22
 
 
 def summarize(W: np.ndarray, b: np.ndarray, router: np.ndarray, k: int, p: np.ndarray,
               last_scale: np.ndarray, importance: np.ndarray,
-              th: M.Thresholds = M.DEFAULT_THRESHOLDS, runs=None
+              th: M.Thresholds = M.DEFAULT_THRESHOLDS, runs=None, init_router=None
               ) -> dict[str, dict[str, np.ndarray]]:
     """Per-run, per-expert and per-feature metric columns (without run identity).
 
     W (inst, E, m, n), b/router (inst, E, n), p/importance (inst, n), last_scale (inst,).
     runs (the RunSpecs, optional) adds what only the configs know: their tie-breaking rule
     for the routing statistics, and each expert's features at initialisation (occupied_init,
-    NULL without runs).
+    NULL without runs; init_router (inst, E, n), when the trainer kept it, saves drawing
+    the initial weights again).
     """
     W, b, router = (np.asarray(a, dtype=np.float64) for a in (W, b, router))
     n_inst, E, m, n = W.shape
@@ -72,7 +71,7 @@ def summarize(W: np.ndarray, b: np.ndarray, router: np.ndarray, k: int, p: np.nd
             "specialization": M.specialization(W).ravel(),
             "monosemantic": mono.ravel(),
             "occupied": M.occupied(router, k).ravel(),
-            "occupied_init": _occupied_init(runs, k, n_inst * E * n),
+            "occupied_init": _occupied_init(runs, k, n_inst * E * n, init_router),
             "route_given_active": rs.route_given_active.ravel(),
             "global_dimensionality": np.repeat(
                 M.global_dimensionality(D, rs.route_given_active)[:, None, :], E, 1).ravel(),
@@ -81,38 +80,28 @@ def summarize(W: np.ndarray, b: np.ndarray, router: np.ndarray, k: int, p: np.nd
 
 
 def _routing_in_chunks(W, b, router, k, p, last_scale, mono, random_ties) -> M.RoutingStats:
-    """Routing statistics on a fixed sample, a slice of instances at a time to bound memory."""
-    n_inst, E, _, n = W.shape
-    per_inst = ROUTING_SAMPLES * max(n, E) * (E if k > 1 else 1)
-    step = max(1, _CHUNK_ELEMENTS // per_inst)
-    parts = []
-    for s in range(0, n_inst, step):
-        sl = slice(s, s + step)
-        x = sample_numpy(p[sl], last_scale[sl], ROUTING_SAMPLES, ROUTING_SEED).astype(np.float64)
-        parts.append(M.routing_stats(W[sl], b[sl], router[sl], x, k, mono[sl],
-                                     None if random_ties is None else random_ties[sl]))
-    return _joined(M.RoutingStats, parts)
+    """Routing statistics on a fixed sample (data.sample_numpy's), compiled, on every core:
+    the same numbers as metrics.routing_stats without its (inst, samples, E) arrays."""
+    from .cpu.metrics_run import routing_stats
+    return M.RoutingStats(**routing_stats(W, b, router, k, p, last_scale, mono, random_ties,
+                                          ROUTING_SAMPLES, ROUTING_SEED))
 
 
 def _dense_usage_in_chunks(router, k, mono) -> M.DenseUsage:
     """Table 1's dense-input usages on one fixed sample that every instance shares."""
-    n_inst, E, n = router.shape
+    from .cpu.metrics_run import dense_usage
+    n = router.shape[-1]
     x = np.random.default_rng(DENSE_SEED).random((ROUTING_SAMPLES, n))
-    step = max(1, _CHUNK_ELEMENTS // (ROUTING_SAMPLES * max(n, E)))
-    return _joined(M.DenseUsage, [M.dense_usage(router[s:s + step], k, mono[s:s + step], x)
-                                  for s in range(0, n_inst, step)])
+    return M.DenseUsage(**dense_usage(router, k, mono, x))
 
 
-def _joined(kind, parts):
-    return kind(*(np.concatenate([getattr(q, f) for q in parts])
-                  for f in kind.__dataclass_fields__))
-
-
-def _occupied_init(runs, k: int, size: int) -> list:
+def _occupied_init(runs, k: int, size: int, init_router=None) -> list:
     """Expert e occupied feature i at initialisation (the one-hot e_i routed to it under the
     initial router): for k-hot routers, e's block. None (NULL) without the runs."""
     if runs is None:
         return [None] * size
-    from .inits import init_run
-    routers = np.stack([init_run(r)[2] for r in runs]).astype(np.float64)
+    if init_router is None:
+        from .inits import init_run
+        init_router = np.stack([init_run(r)[2] for r in runs])
+    routers = np.asarray(init_router, dtype=np.float64)
     return M.occupied(routers, k).ravel().tolist()

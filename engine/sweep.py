@@ -13,6 +13,7 @@ import json
 from dataclasses import dataclass
 
 from .config import SECTIONS, Config, ConfigError, DataConfig, ModelConfig, TrainConfig
+from .config_sections import plain
 
 
 @dataclass(frozen=True)
@@ -26,9 +27,8 @@ class RunSpec:
 
     def to_json(self) -> str:
         """The run's own config (the seed in train.seed), as stored with it."""
-        return json.dumps({"model": dataclasses.asdict(self.model),
-                           "data": dataclasses.asdict(self.data),
-                           "train": {**dataclasses.asdict(self.train), "seed": self.seed}},
+        return json.dumps({"model": plain(self.model), "data": plain(self.data),
+                           "train": {**plain(self.train), "seed": self.seed}},
                           default=list)
 
     def batch_key(self) -> tuple:

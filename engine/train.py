@@ -12,11 +12,12 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 
 from . import data as data_mod
+from .config_sections import plain
 from .snapshots import Recorder, Snapshots, snapshot_steps
 from .sweep import RunSpec
 
@@ -50,6 +51,7 @@ class BatchResult:
     finished_at: float
     device: str
     snapshots: Snapshots | None = None  # train.snapshots > 0: weights at chosen steps
+    init_router: np.ndarray | None = None  # (inst, E, n) the router before the first step
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ class BatchSettings:
 def data_key(run: RunSpec) -> int:
     """The key of a run's training-data streams: its data settings and seed, nothing else,
     so runs that differ only in the model (dense against MoE) see the same inputs."""
-    ident = json.dumps({"n_features": run.model.n_features, "data": asdict(run.data),
+    ident = json.dumps({"n_features": run.model.n_features, "data": plain(run.data),
                         "seed": run.seed}, sort_keys=True, default=list)
     return int.from_bytes(hashlib.blake2b(ident.encode(), digest_size=8).digest(), "little")
 
@@ -114,6 +116,7 @@ def train_batch(runs: list[RunSpec], device: str = "cpu",
     log_steps, log_vals = [], {name: [] for name in LOGGED}
     recorder = Recorder(snapshot_steps(t.steps, t.snapshots, t.snapshot_spacing))
     try:
+        init_router = trainer.weights()[2]
         recorder.take(0, trainer)  # the initialisation, before the first update
         step = 0
         for last in _stops(t.steps, t.log_every, progress_every, recorder.steps):
@@ -143,7 +146,7 @@ def train_batch(runs: list[RunSpec], device: str = "cpu",
         log_steps=np.asarray(log_steps),
         log={k: np.stack([_numpy(a) for a in v], 1) for k, v in log_vals.items()},
         train_seconds=time.perf_counter() - t0, started_at=started, finished_at=time.time(),
-        device=device, snapshots=recorder.result())
+        device=device, snapshots=recorder.result(), init_router=_numpy(init_router))
 
 
 def _stops(steps: int, log_every: int, progress_every: int, snapshot_at) -> list[int]:

@@ -6,13 +6,11 @@ adds its parsers and sets `func`; this file only assembles them and handles erro
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import sys
 
+from moelab.cmdline import DB_HELP, Parser, add_db, db_path  # noqa: F401 (re-exported)
 from moelab.errors import UsageError
-
-DB_HELP = "the DuckDB file (default: $MOELAB_DB, else ./moelab.duckdb)"
 
 # Order is the order of `moelab --help`.
 COMMAND_MODULES = (
@@ -26,16 +24,6 @@ COMMAND_MODULES = (
     "moelab.cmd_serve",  # serve (the lab in a browser tab)
     "moelab.cmd_metric",  # metric add|list|remove|compute (your own metrics)
 )
-
-
-class Parser(argparse.ArgumentParser):
-    def error(self, message: str):  # one line, not argparse's usage dump
-        sys.stderr.write(f"moelab: {message} (see `{self.prog} --help`)\n")
-        sys.exit(2)
-
-
-def add_db(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", default=argparse.SUPPRESS, help=DB_HELP)
 
 
 def build_parser() -> Parser:
@@ -58,15 +46,27 @@ def main(argv: list[str] | None = None) -> int:
         if func is None:
             from moelab.cmd_train import default_command
             func = default_command
-        return func(args) or 0
+        code = func(args) or 0
+        sys.stdout.flush()  # here, so a closed pipe is caught below, not at exit
+        return code
     except KeyboardInterrupt:
         sys.stderr.write("moelab: interrupted\n")
         return 130
+    except BrokenPipeError:  # `moelab status | head`: the reader has what it wanted
+        return _pipe_closed()
     except Exception as e:  # user mistakes become one line; bugs keep their traceback
         if is_user_error(e):
             sys.stderr.write(f"moelab: {e}\n")
             return 2
         raise
+
+
+def _pipe_closed() -> int:
+    import os
+    # Later writes (and the flush at exit) go nowhere instead of raising again.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 141  # 128 + SIGPIPE, as a command the pipe killed
 
 
 # The user-mistake types of modules that may not be loaded: an error of a type whose module
@@ -85,11 +85,6 @@ def is_user_error(e: Exception) -> bool:
         if kind is not None and isinstance(e, kind):
             return True
     return False
-
-
-def db_path(args):
-    from moelab.cmd_service import db_path as checked  # no duckdb import
-    return checked(args)
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ there and are followed here; without one they train in this process, unit by uni
 
 from __future__ import annotations
 
-from moelab.cli import add_db, db_path
+from moelab.cmdline import add_db, db_path
 from moelab.errors import UsageError
 
 # option -> crosscoder config field

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from moelab.cli import Parser, add_db
-from moelab.cmd_service import db_path
+from moelab.cmdline import Parser, add_db, db_path
 from moelab.errors import UsageError
 
 FORMATS = ("table", "csv", "json")  # moelab.output's; imported lazily (rich is slow to load)

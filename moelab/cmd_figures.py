@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from moelab.cli import add_db, db_path
+from moelab.cmdline import add_db, db_path
 
 
 def register(sub, groups) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from moelab.cli import Parser, add_db, db_path
+from moelab.cmdline import Parser, add_db, db_path
 
 
 def register(sub, groups) -> None:
@@ -36,13 +36,34 @@ def import_npz(args) -> int:
 
 def compare(args) -> int:
     from moelab.figures.lab import connect
+    from moelab.figures.noise import floors
     from moelab.figures.phase_diff import comparison, report_lines
     client = connect(db_path(args))
     try:
-        result, _, _ = comparison(client, args.a, args.b)
+        result, ca, _ = comparison(client, args.a, args.b)
+        noise = floors(client, args.a, args.b, ca)
+        left_out = sum(c.left_out for c in result)
+        diverged = {e: _non_finite_runs(client, e) for e in (args.a, args.b)} if left_out \
+            else {}
     finally:
         client.close()
     print(f"experiment {args.a} against {args.b}: last-feature classes per cell "
           "(ignored / monosemantic / superposition), experts matched")
-    print("\n".join(report_lines(result)))
+    print("\n".join(report_lines(result, noise)))
+    if left_out:
+        runs = "; ".join(f"experiment {e} run{'s' if len(r) > 1 else ''} "
+                         f"{', '.join(map(str, r[:20]))}{' …' if len(r) > 20 else ''}"
+                         for e, r in diverged.items() if r)
+        print(f"left out {left_out} common cell{'s' if left_out > 1 else ''} whose weights "
+              f"are not finite (NaN or inf, a diverged run): {runs}")
     return 0
+
+
+def _non_finite_runs(client, experiment_id: int) -> list[int]:
+    """Runs whose last feature has no finite norm: their weights hold NaN or inf."""
+    import math
+
+    from moelab.figures.data import as_rows
+    rows = as_rows(client.read("last_feature_cells", experiment_id=int(experiment_id)))
+    return sorted({r["run_id"] for r in rows
+                   if r["norm"] is None or not math.isfinite(r["norm"])})

@@ -1,10 +1,11 @@
 """`moelab metric add|list|remove|compute`: your own metrics (engine/custom_metrics.py).
 
 A metric is a Python function f(run, **options) named as module:function (the module found
-from the current folder too). `add` checks it (it imports, takes f(run, **options), returns
-a scalar or a value per expert / feature on a test run) and registers it: every experiment
-queued afterwards computes it for each run, in the worker. `compute` fills it for runs
-already stored. Bad input is one line and exit status 2, with nothing written; a metric that
+from the current folder too, which is recorded with it). `add` checks it in a child process
+(moelab/metric_check.py: it imports, takes f(run, **options), returns a scalar or a value
+per expert / feature on a test run) and registers it: every experiment queued afterwards
+computes it for each run, in the worker. `compute` fills it for runs already stored, loading
+the module from its recorded folder. Bad input is one line and exit status 2, with nothing written; a metric that
 raises for a run is one line for that run, and nothing is stored for it.
 """
 
@@ -15,8 +16,7 @@ import os
 import re
 import sys
 
-from moelab.cli import add_db
-from moelab.cmd_service import db_path
+from moelab.cmdline import add_db, db_path
 from moelab.errors import UsageError
 
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
@@ -24,7 +24,7 @@ _BATCH = 2000  # runs whose weights are read at a time
 
 
 def register(sub, groups) -> None:
-    from moelab.cli import Parser
+    from moelab.cmdline import Parser
     p = sub.add_parser("metric", help="your own metrics: add, list, remove, compute")
     msub = p.add_subparsers(dest="action", parser_class=Parser, required=True,
                             metavar="ACTION")
@@ -50,17 +50,15 @@ def register(sub, groups) -> None:
     c.set_defaults(func=compute)
 
 
-def _load(target: str, options: dict, name: str):
+def _load(target: str, options: dict, name: str, path: str):
+    """The metric's function, from the folder recorded with it (`compute`)."""
     from moelab.engine.custom_metrics import MetricError, check_signature, load
-    cwd = os.getcwd()
     try:
-        fn = load(target, cwd)
+        fn = load(target, path)
         check_signature(fn, options, name)
     except MetricError as err:
         raise UsageError(str(err)) from None
-    module_file = getattr(sys.modules.get(target.split(":")[0]), "__file__", "") or ""
-    # the folder it came from travels with the registration, for the service's worker
-    return fn, cwd if module_file.startswith(cwd + os.sep) else ""
+    return fn
 
 
 def add(args) -> int:
@@ -78,37 +76,15 @@ def add(args) -> int:
             options[key.strip()] = parse_value(value.strip())
         except ConfigError as err:
             raise UsageError(f"--option {text!r}: {err}") from None
-    fn, path = _load(args.target, options, args.name)
-    _dry_run(fn, options, args.name)
+    from moelab.metric_check import check_in_child, module_folder
+    # the folder it came from travels with the registration, for the service's worker
+    path = module_folder(args.target, os.getcwd())
+    for note in check_in_child(args.name, args.target, options, path):
+        print(note, file=sys.stderr)
     metric_registry.add(db_path(args), args.name, args.target, options, path)
     print(f"metric {args.name} = {args.target} registered; experiments queued from now on "
           f"compute it (`moelab metric compute {args.name}` fills stored runs)")
     return 0
-
-
-def _dry_run(fn, options: dict, name: str) -> None:
-    """Call the function on a small made-up MoE run: a wrong shape is refused here; a raise
-    is only said (the function may need runs unlike this one)."""
-    import numpy as np
-
-    from moelab.engine.custom_metrics import MetricError, Run, shaped, wants_inputs
-    rng = np.random.default_rng(0)
-    run = Run(rng.normal(size=(2, 2, 5)), rng.normal(size=(2, 5)), rng.normal(size=(2, 5)),
-              {"model": {"kind": "moe", "n_features": 5, "d_hidden": 2, "n_experts": 2,
-                         "k": 1}})
-    kwargs = dict(options)
-    if wants_inputs(fn):
-        kwargs["inputs"] = rng.random((64, 5)) * (rng.random((64, 5)) < 0.3)
-    try:
-        value = fn(run, **kwargs)
-    except Exception as err:  # user code
-        print(f"moelab: note: metric {name} raised on a test run (E=2, m=2, n=5): "
-              f"{type(err).__name__}: {err}; registered anyway", file=sys.stderr)
-        return
-    try:
-        shaped(value, 2, 5, name)
-    except MetricError as err:
-        raise UsageError(f"{err} (on a test run with n_experts=2, n_features=5)") from None
 
 
 def list_metrics(args) -> int:
@@ -141,7 +117,7 @@ def compute(args) -> int:
         raise UsageError(f"no metric named {args.name!r} is registered; `moelab metric add "
                          f"{args.name} module:function` first")
     metric = MetricDef.of(defs[args.name])
-    fn, _ = _load(metric.target, metric.options, metric.name)
+    fn = _load(metric.target, metric.options, metric.name, metric.path)
     where = "" if args.experiment is None else f" WHERE experiment_id = {args.experiment}"
     out, run_ids = Computed(), []
     with moelab.open(path) as lab:

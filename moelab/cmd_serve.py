@@ -14,7 +14,7 @@ import secrets
 import shlex
 import sys
 
-from moelab.cli import add_db, db_path
+from moelab.cmdline import add_db, db_path
 
 HOST = "127.0.0.1"
 COOKIE = "moelab_token"
@@ -29,8 +29,10 @@ def register(sub, groups) -> None:
 
 
 def app_command(db) -> str:
-    """The shell command each tab runs: this Python, this moelab, this database."""
-    return f"{shlex.quote(sys.executable)} -m moelab.cli --db {shlex.quote(str(db))}"
+    """The shell command each tab runs: this Python, this moelab, this database. -P keeps
+    the server's current folder off sys.path: anyone who can write there must not get code
+    run by every tab."""
+    return f"{shlex.quote(sys.executable)} -P -m moelab.cli --db {shlex.quote(str(db))}"
 
 
 def make_server(db, port: int, token: str):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 
-from moelab.cli import Parser, add_db
+from moelab.cmdline import Parser, add_db, db_path
 from moelab.errors import UsageError
 
 
@@ -19,6 +19,10 @@ def register(sub, groups) -> None:
                        "the experiment id at once")
     add_config_args(q)
     q.add_argument("--name", help="the experiment's name (default: the preset's)")
+    q.add_argument("--control", nargs="?", const=0, type=int, metavar="ID",
+                   help="also queue a seed control: the same config with other seeds, named "
+                   "'NAME (control of N)', which `moelab compare` uses as the noise floor; "
+                   "--control ID alone queues one for stored experiment ID")
     add_db(q)
     q.set_defaults(func=queue)
 
@@ -45,23 +49,37 @@ def register(sub, groups) -> None:
         add_db(a)
         a.set_defaults(func=fn)
         if action == "start":
-            a.add_argument("--dask", metavar="ADDRESS",
-                           help="train on a Dask cluster: a scheduler address "
-                                "(tcp://host:8786) or local:N for N local workers "
-                                "(needs the dask extra; docs/cluster.md)")
+            where = a.add_mutually_exclusive_group()
+            where.add_argument("--executor", metavar="URL",
+                               help="where units train: local (default), dask+local:N (N "
+                                    "local Dask workers), dask://HOST:PORT or tls://HOST:PORT "
+                                    "(a Dask scheduler; needs the dask extra; docs/cluster.md)")
+            where.add_argument("--dask", metavar="ADDRESS",
+                               help="the same as --executor with a Dask scheduler's address "
+                                    "(tcp://host:8786, tls://host:8786) or local:N")
 
 
 # -- queue / status / cancel ----------------------------------------------------------------
 
 def queue(args) -> int:
+    from moelab.queue_ops import queue_special
+    special = queue_special(args, db_path(args), _service)  # crosscoder preset, --control ID
+    if special is not None:
+        return special
     from moelab.configargs import check_size, raw_config_from_args
     raw, cfg = raw_config_from_args(args)
     path = db_path(args)
     check_size(cfg, path, args.yes)  # refused before the sweep is expanded
     from moelab.engine.sweep import expand
     n_models = len(expand(cfg))  # every point valid, before a service starts
+    if args.control is not None:  # checked before anything is queued
+        from moelab.control import control_raw
+        ctrl_raw = control_raw(raw, cfg)
     with _service(path) as client:
         eid = client.submit(raw, preset=args.preset, quick=args.quick, name=args.name)
+        if args.control is not None:
+            from moelab.queue_ops import submit_control
+            submit_control(client, ctrl_raw, cfg, args.name or cfg.name, eid)
     print(eid)
     _note(f"queued experiment {eid} ({args.name or cfg.name}, {n_models} models); "
           "follow it with `moelab status`")
@@ -76,10 +94,14 @@ def status(args) -> int:
         if isinstance(client, ServiceClient):
             st = client.status()
         else:
+            from moelab.engine.service.querylog import left_behind
             st = _status_from_file(client)
+            st["stopped_in_query"] = left_behind(path)  # one took the last service down
     finally:
         if client is not None:
             client.close()
+    from moelab.db.wal import copies  # no duckdb: the framing check is plain Python
+    st["damaged_logs"] = [str(p) for p in copies(path)]
     if args.json:
         print(json.dumps(st, indent=1, default=str))
     else:
@@ -112,22 +134,25 @@ def cancel(args) -> int:
 # -- engine ---------------------------------------------------------------------------------
 
 def engine_start(args) -> int:
+    from moelab.engine.executors.registry import dask_alias, parse_executor
     from moelab.engine.service.client import ServiceClient, ServiceUnavailable
     from moelab.engine.service.launch import AlreadyRunning, start_service
+    url = dask_alias(args.dask) if args.dask else args.executor
+    wanted = parse_executor(url) if url else None  # a bad URL: one line, nothing started
     path = db_path(args)
     try:
         with ServiceClient(path) as client:
             service = client.status()["service"]
         print(f"a lab service already runs for {path}: {_where(service)}")
-        if args.dask and not str(service.get("executor", "")).startswith("dask"):
-            print("it trains on this machine, not on Dask: `moelab engine stop`, then start "
-                  "it again with --dask", file=sys.stderr)
-            return 2
+        if wanted and service.get("executor") != wanted.name:
+            raise UsageError(f"it trains on {service.get('executor') or 'local'}, not on "
+                             f"{wanted.name}: `moelab engine stop`, then start it again "
+                             f"with --executor {url}")
         return 0
     except ServiceUnavailable:
         pass
     try:
-        info = start_service(path, dask=args.dask)
+        info = start_service(path, executor=url)
     except AlreadyRunning as err:
         print(str(err))
         return 0
@@ -136,7 +161,7 @@ def engine_start(args) -> int:
 
 
 def engine_stop(args) -> int:
-    from moelab.engine.service.launch import stop_service
+    from moelab.engine.service.client import stop_service
     print(stop_service(db_path(args)))
     return 0
 
@@ -160,17 +185,6 @@ def engine_status(args) -> int:
 
 # -- helpers --------------------------------------------------------------------------------
 
-def db_path(args):
-    """--db resolved like moelab.cli.db_path, minus its duckdb import (~150 ms)."""
-    from moelab.engine.service.paths import check_db_file, resolve_db
-    path = resolve_db(getattr(args, "db", None))
-    if not path.parent.is_dir():
-        raise UsageError(f"database directory {path.parent} does not exist; create it or "
-                         "pass another --db")
-    check_db_file(path)
-    return path
-
-
 def _service(path):
     """A client of the running service, starting one when absent."""
     from moelab.engine.service.client import connect
@@ -182,13 +196,16 @@ def _status_from_file(client) -> dict:
     if client is None:
         return {"service": None, "running": None, "queued": [], "recent": [],
                 "foreground": [], "counts": {}}
+    from moelab.engine.service.owners import foreground_alive
     running = client.read("service_running")
+    foreground = [r for r in running if (r.get("owner") or "").startswith("foreground")]
     return {"service": None, "running": None, "queued": client.read("service_queue"),
             "recent": client.read("service_recent"),
-            "foreground": [r for r in running
-                           if (r.get("owner") or "").startswith("foreground")],
-            "stale_running": [r for r in running
-                              if not (r.get("owner") or "").startswith("foreground")],
+            "foreground": [r for r in foreground if foreground_alive(r.get("owner"))],
+            # Its process died (kill -9, a crash) before it could say so: the next service
+            # resumes it, as it does any run a dead process owned.
+            "stale_running": [r for r in running if r not in foreground
+                              or not foreground_alive(r.get("owner"))],
             "counts": client.read("service_counts")}
 
 
@@ -203,12 +220,22 @@ def format_status(st: dict, path) -> str:
         lines.append(f"service   not running for {path}" + (
             f"; {waiting} experiment(s) wait: `moelab engine start` runs them" if waiting
             else ""))
+    for copy in st.get("damaged_logs") or []:
+        lines.append(f"damaged   a write-ahead log could not be replayed whole; it is kept at "
+                     f"{copy} (docs/service.md: `A damaged write-ahead log`); remove it once "
+                     "done with it")
+    if st.get("stopped_in_query"):
+        lines.append(f"note      {st['stopped_in_query']}")
     r = st.get("running")
     if r:
         lines.append("running   " + running_line(r))
     for f in st.get("foreground") or []:
         lines.append(f"running   #{f['experiment_id']} {f['name']}: {f['owner']}"
                      f"{_stored(f)}")
+    for f in st.get("stale_running") or []:
+        who = f"its process ({f['owner']}) is gone" if f.get("owner") else "nobody trains it"
+        lines.append(f"interrupted #{f['experiment_id']} {f['name']}: {who}{_stored(f)}; "
+                     "it resumes when the service starts (`moelab engine start`)")
     queued = st.get("queued") or []
     if queued:
         shown = ", ".join(f"#{q['experiment_id']} {q['name']}"
@@ -232,8 +259,10 @@ def running_line(r: dict) -> str:
         return (f"#{r['experiment_id']} {r['name']}: starting ({r['n_models']} models, "
                 f"{_duration(r.get('elapsed_seconds'))} so far)")
     loss = r.get("loss")
+    step = (f"step {r['step']}/{r['steps']}, " if r.get("steps")
+            else "starting it, ")  # before the unit's first step: no step or loss yet
     return (f"#{r['experiment_id']} {r['name']}: {100 * done / total:.0f}%, "
-            f"unit {r['batch']}/{r['n_batches']} step {r['step']}/{r['steps']}, "
+            f"unit {r['batch']}/{r['n_batches']} {step}"
             f"{r['models_done']}/{r['n_models']} runs stored, "
             f"loss {'?' if loss is None else f'{loss:.4g}'}, "
             f"ETA {_duration(r.get('eta_seconds'))}, {r.get('device') or '?'}"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from moelab.cli import add_db, db_path
+from moelab.cmdline import add_db, db_path
 
 
 def register(sub, groups) -> None:
@@ -12,6 +12,10 @@ def register(sub, groups) -> None:
     add_db(r)
     r.add_argument("--device", choices=("auto", "cpu", "cuda"), help="where to train "
                    "(default: the config's train.device, auto)")
+    r.add_argument("--control", nargs="?", const=0, type=int, metavar="ID",
+                   help="then train a seed control: the same config with other seeds, named "
+                   "'NAME (control of N)', which `moelab compare` uses as the noise floor; "
+                   "--control ID alone trains one for stored experiment ID")
     r.set_defaults(func=run)
     pr = sub.add_parser("presets", help="list the presets (toy models and crosscoders) with "
                         "their full and --quick sizes")
@@ -21,7 +25,13 @@ def register(sub, groups) -> None:
 def run(args) -> int:
     from moelab.cmd_crosscode import RUN_PREFIX, run_preset
     if (args.preset or "").startswith(RUN_PREFIX):  # crosscoder-fig1-2: models, then crosscoders
+        if args.control is not None:
+            from moelab.errors import UsageError
+            raise UsageError("--control applies to toy-model experiments, not crosscoders")
         return run_preset(args)
+    if args.control is not None:
+        from moelab import control
+        return control.run(args, db_path(args))
     from moelab.configargs import check_size, config_from_args
     cfg = config_from_args(args)
     path = db_path(args)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import TYPE_CHECKING
 
@@ -69,4 +70,20 @@ def raw_config_from_args(args) -> tuple[dict, Config]:
         from moelab.engine.presets import build_config, get
         base = get(args.preset).raw(args.quick)
         cfg = build_config(args.preset, quick=args.quick, sets=args.sets, sweeps=args.sweeps)
+    _check_metric_paths(cfg)
     return with_overrides(base, args.sets, args.sweeps), cfg
+
+
+def _check_metric_paths(cfg: Config) -> None:
+    """A train.metrics path is where code that runs as you is loaded from: refuse one that
+    another user owns or can write (the worker checks it again before loading)."""
+    from moelab.engine.usercode import UntrustedCode, check_folder
+    for m in cfg.train.metrics:
+        path = m.get("path") or ""
+        try:
+            if path and not os.path.isabs(path):
+                raise UntrustedCode(f"a metric's path must be an absolute folder, not {path!r}")
+            if os.path.exists(path):
+                check_folder(path)
+        except UntrustedCode as err:
+            raise UsageError(f"train.metrics {m['name']}: {err}") from None

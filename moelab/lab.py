@@ -19,6 +19,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from moelab.lab_figures import FiguresMixin
+
 Format = Literal["pandas", "arrow", "polars"]
 FINISHED = ("done", "failed", "cancelled")
 
@@ -41,8 +43,9 @@ class Weights:
         return self.W[e], self.b[e], None if self.router is None else self.router[e]
 
 
-class Lab:
-    """One lab database. Use as a context manager, or call close()."""
+class Lab(FiguresMixin):
+    """One lab database. Use as a context manager, or call close(). Figures and the phase
+    grid: moelab/lab_figures.py."""
 
     def __init__(self, path: str | os.PathLike | None = None):
         from moelab.engine.service.paths import resolve_db

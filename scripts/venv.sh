@@ -29,6 +29,12 @@ if [ "$(cat "$venv/.moelab-stamp" 2>/dev/null)" != "$stamp_want" ]; then
     "$venv/bin/python" -c "import moelab.cli" || { echo "moelab: install failed" >&2; exit 1; }
     echo "$stamp_want" > "$venv/.moelab-stamp"
 fi
+# The editable install's finder is appended to sys.meta_path, after the path finder, so a
+# folder named moelab in the current directory (a notebook started beside the clone, ~/moelab)
+# became a namespace package without moelab.open. This .pth (read after __editable__*.pth)
+# puts the finder first.
+pth="$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_path("purelib"))')/moelab-first.pth"
+[ -f "$pth" ] || cp "$root/scripts/moelab-first.pth" "$pth"
 # The CPU training kernels compile on first use (about a minute); do it here, once per
 # change of their sources, so that no experiment waits for it.
 kernels_want="$(cat "$root"/engine/cpu/*.py "$venv/.moelab-stamp" | sha1sum | cut -c1-12)"

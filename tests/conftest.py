@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import pwd
+import shutil
 import signal
+import subprocess
+import tempfile
+from pathlib import Path
 
 import pytest
 
-from moelab.engine.service.client import connect
-from moelab.engine.service.launch import stop_service
+from moelab.engine.service.client import connect, stop_service
 from moelab.engine.service.paths import ServicePaths, pid_alive, read_info
 
 
@@ -47,3 +51,34 @@ def private_dirs(tmp_path, monkeypatch):
     monkeypatch.setenv("MOELAB_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("MOELAB_CONFIG_DIR", str(tmp_path / "config"))
     monkeypatch.delenv("MOELAB_EXPORT_DIR", raising=False)
+
+
+OTHER_USER = "moelab-other"
+
+
+@pytest.fixture(scope="session")
+def other_user():
+    """A second local user (an attacker on the same machine), created for the test session
+    and removed after it; the tests that need one are skipped when not run as root."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to create a second local user")
+    created = False
+    try:
+        pwd.getpwnam(OTHER_USER)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/bin/false",
+                        OTHER_USER], check=True, capture_output=True)
+        created = True
+    yield pwd.getpwnam(OTHER_USER)
+    if created:
+        subprocess.run(["userdel", OTHER_USER], capture_output=True)
+
+
+@pytest.fixture
+def shared():
+    """A folder anyone may write, without the sticky bit (like a careless project folder),
+    where the other user can reach it (pytest's own temp folders are private)."""
+    folder = Path(tempfile.mkdtemp(prefix="moelab-shared-"))
+    folder.chmod(0o777)
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)

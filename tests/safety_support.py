@@ -45,7 +45,8 @@ def make_lab(db: Path, n_runs: int = 6) -> Path:
 @contextlib.contextmanager
 def running_service(db: Path, env: dict | None = None):
     """A real detached lab service on `db`, stopped (or killed) afterwards."""
-    from moelab.engine.service.launch import start_service, stop_service
+    from moelab.engine.service.client import stop_service
+    from moelab.engine.service.launch import start_service
     from moelab.engine.service.paths import ServicePaths, pid_alive, read_info
     saved = dict(os.environ)
     os.environ.update(env or {})  # the service inherits the environment of its starter
@@ -80,3 +81,9 @@ def one_clear_line(proc: subprocess.CompletedProcess) -> str:
     assert "Traceback" not in err and len(err.splitlines()) == 1, err
     assert err.startswith("moelab: "), err
     return err
+
+
+def as_other(user, *argv: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
+    """Run a command as the second user (what an attacker on the same machine can do)."""
+    return subprocess.run(["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}",
+                           "--clear-groups", *argv], check=check, capture_output=True, **kw)

@@ -79,7 +79,7 @@ def test_the_worked_example_against_a_running_service(tmp_path, monkeypatch):
     example = [b for b in blocks if "moelab.open" in b or "lab." in b]
     assert len(example) >= 4
     namespace: dict = {}
-    from moelab.engine.service.launch import stop_service
+    from moelab.engine.service.client import stop_service
     from moelab.engine.service.paths import ServicePaths, pid_alive, read_info
     db = tmp_path / "lab.duckdb"
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from safety_support import cli, make_lab, one_clear_line
 
 from moelab.cli import main
 from moelab.db import open_read_only
@@ -132,3 +133,34 @@ def test_result_shapes():
     for wrong in (np.ones(4), np.ones((3, 2)), "text"):
         with pytest.raises(MetricError):
             shaped(wrong, 2, 3, "m")
+
+
+EXITS = {"cm_exit0": ("import sys\nsys.exit(0)\n", "exits while it is imported (SystemExit: 0)"),
+         "cm_exit3": ("raise SystemExit(3)\n", "exits while it is imported (SystemExit: 3)"),
+         "cm_osexit": ("import os\nos._exit(0)\n", "ended the process that imports and tries")}
+
+
+def test_a_module_that_exits_at_import_is_one_line_exit_2(tmp_path):
+    """Issue 25 item 9: sys.exit(0) / os._exit(0) used to exit 0 silently, SystemExit(3) 3.
+    In subprocesses: on the old code os._exit would end pytest itself."""
+    folder = tmp_path / "mets"
+    folder.mkdir(mode=0o700)
+    db = tmp_path / "lab.duckdb"
+    for module, (text, says) in EXITS.items():
+        (folder / f"{module}.py").write_text(text + "def f(run):\n    return 1.0\n")
+        err = one_clear_line(cli("metric", "add", "x", f"{module}:f", db=db, cwd=folder))
+        assert says in err, err
+    assert "no metrics registered" in cli("metric", "list", db=db).stdout
+
+
+def test_compute_loads_the_module_from_its_recorded_folder(tmp_path):
+    """Issue 25 item 9: `metric compute` from another folder used the current one."""
+    folder = tmp_path / "mets"
+    folder.mkdir(mode=0o700)
+    (folder / "cm_recorded.py").write_text(MODULE)
+    db = make_lab(tmp_path / "lab.duckdb")
+    assert cli("metric", "add", "top", "cm_recorded:top_norm", db=db, cwd=folder).returncode == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    done = cli("metric", "compute", "top", db=db, cwd=elsewhere)
+    assert done.returncode == 0 and "values stored for 6 runs" in done.stdout, done.stderr

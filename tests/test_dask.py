@@ -21,8 +21,10 @@ pytest.importorskip("distributed")
 
 from moelab.engine.config import from_dict  # noqa: E402
 from moelab.engine.experiment import run_experiment  # noqa: E402
-from moelab.engine.service.client import ServiceClient  # noqa: E402
-from moelab.engine.service.launch import stop_service  # noqa: E402
+from moelab.engine.service.client import (
+    ServiceClient,  # noqa: E402
+    stop_service,  # noqa: E402
+)
 
 BIN = Path(sys.executable).parent
 MOELAB = [sys.executable, "-m", "moelab.cli"]

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 from service_helpers import experiment, finished, tiny, wait_for
 
-from moelab.engine.service.client import connect
-from moelab.engine.service.launch import stop_service
+from moelab.engine.service.client import connect, stop_service
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tmpfs needs root")
 

@@ -8,54 +8,20 @@ of the user running the tests.
 from __future__ import annotations
 
 import os
-import pwd
-import shutil
 import stat
-import subprocess
-import tempfile
 from pathlib import Path
 
 import pytest
-from safety_support import cli, make_lab, one_clear_line, running_service
+from safety_support import as_other, cli, make_lab, one_clear_line, running_service
 
 from moelab.db import StoreError, open_store
 from moelab.engine.service.client import ServiceClient
 from moelab.engine.service.paths import ServicePaths
 from moelab.engine.service.safefiles import UnsafeFile, open_private
 
-OTHER = "moelab-other"
-
 
 def _mode(path: Path) -> int:
     return stat.S_IMODE(path.lstat().st_mode)
-
-
-@pytest.fixture(scope="module")
-def other_user():
-    if os.geteuid() != 0:
-        pytest.skip("needs root to create a second local user")
-    try:
-        pwd.getpwnam(OTHER)
-    except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/bin/false",
-                        OTHER], check=True, capture_output=True)
-    return pwd.getpwnam(OTHER)
-
-
-def as_other(user, *argv: str) -> None:
-    """Run a command as the second user (what an attacker on the same machine can do)."""
-    subprocess.run(["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}",
-                    "--clear-groups", *argv], check=True, capture_output=True)
-
-
-@pytest.fixture
-def shared():
-    """A folder anyone may write, without the sticky bit (like a careless project folder),
-    where the other user can reach it (pytest's own temp folders are private)."""
-    folder = Path(tempfile.mkdtemp(prefix="moelab-shared-"))
-    folder.chmod(0o777)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_files_are_born_private(tmp_path, monkeypatch):

@@ -106,7 +106,31 @@ STATEMENTS = [
     "WITH x AS (SELECT 1) DELETE FROM store.runs WHERE run_id IN (SELECT * FROM (PIVOT runs ON "
     "kind USING count(*)))",
 ]
-ATTEMPTS = FILE_ATTEMPTS + READERS + SETTINGS + STATEMENTS
+# Issue 25, item 7: every table reference of the parse tree is checked, not the words after
+# FROM: names after a comma, in a dynamic PIVOT, behind catalog qualifiers, out of a CTE's
+# scope; only the lab's tables and views (and information_schema) may be read.
+REFERENCES = [
+    "PIVOT (SELECT kind, fpd FROM runs, pg_settings) ON kind USING count(*)",
+    "PIVOT (SELECT * FROM runs r, pg_settings s) ON kind USING count(*)",
+    "SELECT * FROM (PIVOT (SELECT kind FROM runs, duckdb_settings) ON kind USING count(*)) p",
+    "SELECT * FROM runs r, 'sqlsafety.duckdb.tmp/x.csv' f",
+    "PIVOT (SELECT * FROM runs r, 'lab.duckdb.tmp/x.csv' f) ON kind USING count(*)",
+    "PIVOT (FROM runs, read_text('notes.txt')) ON kind USING count(*)",
+    "PIVOT runs ON kind IN (SELECT name FROM pg_settings) USING count(*)",
+    "SELECT * FROM system.main.csv",
+    "SELECT * FROM temp.main.x",
+    "SELECT * FROM system.main.duckdb_settings",
+    "SELECT * FROM pg_catalog.pg_class",
+    "SELECT * FROM pg_class",
+    "SELECT * FROM duckdb_settings",
+    "SELECT * FROM runs JOIN (SELECT 1 FROM runs, pg_settings) s ON true",
+    "SELECT * FROM (WITH pg_settings AS (SELECT 1) SELECT 1), pg_settings",
+    "WITH x AS (SELECT * FROM pg_settings), pg_settings AS (SELECT 1) SELECT * FROM x",
+    "SELECT (SELECT count(*) FROM runs, pg_settings)",
+    "SHOW DATABASES",
+    "SELECT * FROM other.main.runs",
+]
+ATTEMPTS = FILE_ATTEMPTS + READERS + SETTINGS + STATEMENTS + REFERENCES
 
 ORDINARY = [
     "SELECT count(*) FROM runs",
@@ -137,6 +161,13 @@ ORDINARY = [
     "SELECT * FROM range(3) t(i) CROSS JOIN generate_series(1, 2)",
     "VALUES (1, 'a'), (2, 'b')",
     "SELECT 1; -- a trailing comment",
+    "WITH pg_settings AS (SELECT 1 AS a) SELECT * FROM pg_settings",  # a CTE of that name
+    "WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t WHERE n < 3) FROM t",
+    "SELECT * FROM runs r, experiments e WHERE r.experiment_id = e.experiment_id",
+    "SELECT * FROM main.runs, store.runs LIMIT 1",
+    "PIVOT (SELECT kind, seed FROM runs, experiments) ON kind USING count(*)",
+    "SELECT * FROM information_schema.tables",
+    "SHOW runs",
 ]
 
 
@@ -239,6 +270,17 @@ def test_exports_are_written_by_python_not_by_user_sql(lab, service, tmp_path):
         service.read("export_query", query="SELECT * FROM 'data.csv'", out=str(out))
     with open_store(tmp_path / "x.duckdb") as store, pytest.raises(QueryRefused):
         run_read_query(store, "COPY runs TO 'y.csv'")
+
+
+def test_every_table_and_view_of_a_lab_is_allowed(tmp_path):
+    """The guard's list comes from the migrations: it must name everything they create."""
+    from moelab.db.readonly import lab_tables
+    with open_store(tmp_path / "all.duckdb") as store:
+        rows = store._cursor().execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() WHERE database_name = "
+            "current_database() UNION SELECT schema_name, view_name FROM duckdb_views() "
+            "WHERE database_name = current_database() AND NOT internal").fetchall()
+    assert rows and all(name in lab_tables()[schema] for schema, name in rows), rows
 
 
 def test_the_db_package_loads_its_names_lazily():

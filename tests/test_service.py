@@ -18,8 +18,7 @@ import pytest
 from service_helpers import experiment, finished, tiny, wait_for  # noqa: E402
 
 from moelab.engine.client import ClientError, DirectClient
-from moelab.engine.service.client import ServiceClient, connect, service_running
-from moelab.engine.service.launch import stop_service
+from moelab.engine.service.client import ServiceClient, connect, service_running, stop_service
 from moelab.engine.service.paths import pid_alive, read_info
 
 MOELAB = [sys.executable, "-m", "moelab.cli"]

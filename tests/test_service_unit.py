@@ -20,7 +20,7 @@ from moelab.engine.service.configs import (
 )
 from moelab.engine.service.events import EventHub
 from moelab.engine.service.owners import foreground_alive, foreground_mark, foreground_owner
-from moelab.engine.service.paths import ServicePaths, resolve_db
+from moelab.engine.service.paths import ServicePaths
 from moelab.engine.service.protocol import ProtocolError, _jsonable, decode, encode, parse_request
 
 
@@ -104,18 +104,6 @@ def test_long_database_paths_get_a_short_private_socket(tmp_path):
     assert st.st_uid == os.getuid() and st.st_mode & 0o077 == 0
     assert ServicePaths.of(deep / "lab.duckdb").socket == p.socket  # clients find it too
     assert ServicePaths.of(deep / "other.duckdb").socket != p.socket
-
-
-def test_resolve_db_agrees_with_the_store(tmp_path, monkeypatch):
-    from moelab.db import resolve_db_path
-    monkeypatch.chdir(tmp_path)
-    for arg, env in ((None, None), ("x.duckdb", None), (None, "y.duckdb"),
-                     ("~/z.duckdb", "y.duckdb"), ("", None)):
-        if env is None:
-            monkeypatch.delenv("MOELAB_DB", raising=False)
-        else:
-            monkeypatch.setenv("MOELAB_DB", env)
-        assert resolve_db(arg) == resolve_db_path(arg)
 
 
 def test_foreground_marks():

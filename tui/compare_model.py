@@ -68,8 +68,17 @@ def make_groups(runs: list[dict], by_config: bool) -> list[Group]:
         g = groups.setdefault(group_key(r), Group(label_of(r, keys)))
         g.runs.append(r)
     for g in groups.values():
-        g.label += f" (n={len(g.runs)})"
+        g.label += f" ({group_size(g.runs)})"
     return list(groups.values())
+
+
+def group_size(runs: list[dict]) -> str:
+    """'3 seeds' (or '2 runs' when seeds repeat): never 'n=', which in this field is
+    n_features."""
+    n = len(runs)
+    if n > 1 and len({r.get("seed") for r in runs}) == n:
+        return f"{n} seeds"
+    return f"{n} run{'s' if n != 1 else ''}"
 
 
 def curve_band(curves: list[list]) -> tuple[list, list, list, list]:
@@ -88,6 +97,25 @@ def curve_band(curves: list[list]) -> tuple[list, list, list, list]:
         lo.append(m - half)
         hi.append(m + half)
     return steps, mean, lo, hi
+
+
+def data_range(curves: list[list]) -> tuple[float, float] | None:
+    """The lowest and highest finite value of these curves ([[step, value], …] each)."""
+    values = [v for curve in curves for _, v in curve
+              if isinstance(v, (int, float)) and math.isfinite(v)]
+    return (min(values), max(values)) if values else None
+
+
+def clip_band(lo: list, hi: list, bounds: tuple[float, float] | None
+              ) -> tuple[list, list, bool]:
+    """A band cut at the data's range (bounds), and whether any of it was: a 95% band from
+    two seeds (t = 12.7) reaches far beyond any value measured, below zero for a loss,
+    and would set the plot's axis."""
+    if bounds is None:
+        return lo, hi, False
+    low, high = bounds
+    clipped = any(v < low for v in lo) or any(v > high for v in hi)
+    return [max(v, low) for v in lo], [min(v, high) for v in hi], clipped
 
 
 def final_cell(values: list) -> str:

@@ -64,6 +64,14 @@ def histogram(latents: list[dict], bins: int = BINS) -> tuple[list[float], dict[
     return [(i + 0.5) / bins for i in range(bins)], counts
 
 
+def legend(counts: dict[str, list]) -> str:
+    """The histogram's key as markup, one coloured block per class drawn (stacked bottom to
+    top) with its number of live latents."""
+    parts = [f"[rgb({','.join(map(str, CLASSES[c][1]))})]██[/] {CLASSES[c][0]} {sum(n)}"
+             for c, n in counts.items() if c in CLASSES and any(n)]
+    return "   ".join(parts) or "[dim]no live latents[/]"
+
+
 def class_rows(latents: list[dict]) -> list[list[str]]:
     """One row per latent class (designated shared latents on a line of their own)."""
     rows = []

@@ -45,7 +45,9 @@ def running_line(running: dict | None) -> str:
     frac = done / total if total else 0.0
     loss = running.get("loss")
     eta = running.get("eta_seconds")
+    # Between a unit's start and its first step there is no step or loss yet: say so.
+    where = (f"step {running.get('step')}/{running.get('steps')} · loss {num(loss, 3)}"
+             if running.get("steps") else "starting unit …")
     return (f"training #{running.get('experiment_id')} {running.get('name') or ''} "
             f"{frac * 100:.0f}% · batch {running.get('batch')}/{running.get('n_batches')} "
-            f"step {running.get('step')}/{running.get('steps')} · loss {num(loss, 3)}"
-            + (f" · eta {duration(eta)}" if eta is not None else ""))
+            f"{where}" + (f" · eta {duration(eta)}" if eta is not None else ""))

@@ -2,7 +2,9 @@
 
 Progress events arrive many times a second while the service trains; the stream thread
 keeps only the newest one and posts a `ProgressTick` when none is waiting, so the UI
-handles at most one per frame however fast training goes.
+handles at most one per frame however fast training goes. Each unit stored is posted as
+an `ExperimentChanged` of a running experiment: its stored results changed, so every view of
+it reads them again (the app's data_changed), as each unit is stored.
 """
 
 from __future__ import annotations
@@ -69,3 +71,5 @@ class LiveFeed:
         elif event.get("type") == "status":
             self._app.post_message(ExperimentChanged(event.get("experiment_id"),
                                                      event.get("status")))
+        elif event.get("type") == "unit":  # runs stored: the experiment is still running
+            self._app.post_message(ExperimentChanged(event.get("experiment_id"), "running"))

@@ -151,20 +151,28 @@ def flagged(grid: dict, slot, layers: Layers) -> set[tuple[int, int]]:
 
 
 # -- text --------------------------------------------------------------------------------
-def step_label(layers: Layers) -> str:
+def step_label(layers: Layers, hints: bool = True) -> str:
+    """Which weights are shown; with hints, the keys that step through them (the screen's,
+    not an exported figure's)."""
     if layers.step is None:
-        if not layers.steps:
+        if not layers.steps or not hints:
             return "final weights"
         return f"final weights (, . step through {len(layers.steps)} snapshots)"
     shown = sorted({s for s in (layers.at_step or {}).get("step", [])})
     at = shown[0] if len(shown) == 1 else layers.step
-    return (f"at training step {at} (snapshot {layers.steps.index(layers.step) + 1} of "
-            f"{len(layers.steps)}; , earlier · . later, past the last: final)")
+    where = f"snapshot {layers.steps.index(layers.step) + 1} of {len(layers.steps)}"
+    if hints:
+        where += "; , earlier · . later, past the last: final"
+    return f"at training step {at} ({where})"
 
 
-def title(experiment: int | None, name: str, layers: Layers) -> str:
-    """What the diagram is: which experiment, how its points were chosen, which step."""
-    head = f"[b]experiment {experiment} {escape(name)}[/b]: last feature, {step_label(layers)}"
+def title(experiment: int | None, name: str, layers: Layers, state: str = "",
+          hints: bool = True) -> str:
+    """What the diagram is, in a line or two: which experiment and how far it is trained
+    (state), how its points were chosen, which step."""
+    state = f" ({escape(state)})" if state else ""
+    head = (f"[b]experiment {experiment} {escape(name)}[/b]{state}: last feature, "
+            f"{step_label(layers, hints)}")
     if layers.source is not None:
         return f"{head} · {escape(imported_text(layers.source))}"
     seeds = max((n for n, _ in layers.stability.values()), default=1)

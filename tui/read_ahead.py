@@ -8,7 +8,10 @@ joins a read still under way, instead of reading again.
 
 A view's opening read is one function of the app's state (`opening_read`): the key says
 which answer it stands for, so a changed choice reads afresh. Any change to the data
-(`forget`) drops every answer, and an answer read before the change is thrown away.
+(`forget`) drops every answer, and an answer read before the change is thrown away; the
+service tells of each unit stored (tui/live.py), so no answer outlives the results it read.
+`generation` counts the changes: a view not on screen when one came reads again on its
+return (tui/screens/base.py).
 """
 
 from __future__ import annotations
@@ -33,6 +36,11 @@ class ReadAhead:
         self._waiting: dict[tuple, list[tuple[MessagePump, str]]] = {}  # key -> asked, running
         self._failed: set[tuple] = set()  # not tried again until the data changes
         self._generation = 0
+
+    @property
+    def generation(self) -> int:
+        """How many times the data changed since the app started."""
+        return self._generation
 
     def forget(self) -> None:
         """The data changed: no answer read so far stands."""

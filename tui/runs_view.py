@@ -5,6 +5,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from rich.markup import escape
+from rich.text import Text
+
+from .format import bar
+
 # The columns shown until the user chooses others (the runs view pages them with the
 # runs_columns_page read, db/reads_columns.py).
 DEFAULT_COLUMNS = (
@@ -66,3 +71,48 @@ class RunsView:
     def params(self, condition: str | None, offset: int, limit: int) -> dict:
         return dict(columns=list(self.columns), where=condition, order_by=self.order_by,
                     descending=self.descending, offset=offset, limit=limit)
+
+
+# -- the experiments panel above the runs -------------------------------------------------
+EXPERIMENT_COLUMNS = ("id", "name", "status", "progress", "runs", "device", "created")
+NAME_MIN = 12  # an experiment's name never shrinks below this (then the right columns clip)
+
+
+def status_markup(status: str) -> str:
+    colour = {"running": "yellow", "queued": "cyan", "done": "green", "failed": "red",
+              "cancelled": "magenta", "interrupted": "red"}.get(status, "white")
+    return f"[{colour}]{status}[/]"
+
+
+def experiment_rows(experiments: list[dict], running: dict, width: int) -> list[list]:
+    """The panel's rows (cells as markup) for a table width cells wide: names are cut so
+    that status and progress stay on screen (an imported experiment's name can be 80
+    characters)."""
+    rows = []
+    for e in experiments:
+        progress = e.get("progress")
+        if running.get("experiment_id") == e["experiment_id"] and running.get("work_total"):
+            progress = running["work_done"] / running["work_total"]
+        rows.append([e["experiment_id"], e["name"], status_markup(e["status"]),
+                     bar(progress if e["status"] != "queued" else 0.0), e["n_runs"],
+                     e.get("device") or "", (e.get("created_at") or "")[:16]])
+    def cell_width(i: int, cell) -> int:
+        return len(Text.from_markup(cell).plain) if i == 2 else len(str(cell))  # 2: status
+    others = [max([len(c)] + [cell_width(i, r[i]) for r in rows])
+              for i, c in enumerate(EXPERIMENT_COLUMNS) if c != "name"]
+    fit = name_width(width, others)
+    for row in rows:
+        row[1] = escape(fit_name(row[1], fit))
+    return rows
+
+
+def name_width(total: int, other_widths: list[int]) -> int:
+    """How wide the experiments panel's name column may be so that the columns after it
+    (status and progress first) stay on screen: the table's width less the other columns,
+    two cells of padding each, and the scroll bar."""
+    return max(NAME_MIN, total - sum(w + 2 for w in other_widths) - 2 - 2)
+
+
+def fit_name(name: str, width: int) -> str:
+    """A long name (an imported experiment's can be 80 characters) cut with an ellipsis."""
+    return name if len(name) <= width else name[:max(1, width - 1)] + "…"

@@ -58,7 +58,7 @@ class Helper:
     def check(self, raw: dict, name: str, cancelled) -> tuple[int, int, list[str]]:
         self.stop()
         process = subprocess.Popen(
-            [sys.executable, "-m", "moelab.tui.check_process"], stdin=subprocess.PIPE,
+            [sys.executable, "-P", "-m", "moelab.tui.check_process"], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         with self._lock:
             self._process = process

@@ -10,19 +10,21 @@ from __future__ import annotations
 
 import sys
 import time
+from types import SimpleNamespace
 
 import numpy as np
 
 
 def warm() -> float:
-    from ..train import BatchSettings
     from .trainer import CpuTrainer, loss_and_grads
 
     t0 = time.perf_counter()
     n, m, E, k = 3, 2, 3, 2
     rng = np.random.default_rng(0)
     init = (rng.normal(size=(2, E, m, n)), np.zeros((2, E, n)), rng.normal(size=(2, E, n)))
-    settings = BatchSettings(p=np.full((2, n), 0.5), importance=np.ones((2, n)),
+    # the fields of engine.train.BatchSettings (a namespace: cpu/ must not import train,
+    # which imports cpu/)
+    settings = SimpleNamespace(p=np.full((2, n), 0.5), importance=np.ones((2, n)),
                              last_scale=np.ones(2), lb_coef=np.full(2, 0.01))
     tr = CpuTrainer(init, settings, [1, 2], k=k, gating="renorm", reduction="sum",
                     batch_size=8, lr=1e-3, weight_decay=0.01, threads=1)

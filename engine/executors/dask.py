@@ -1,4 +1,4 @@
-"""Train units as tasks on a Dask cluster (`moelab engine start --dask ADDRESS`).
+"""Train units as tasks on a Dask cluster (`moelab engine start --executor URL`).
 
 Each unit is one task: the worker trains it with the numba CPU kernels on as many threads
 as the Dask worker has, or with the CUDA trainer where the worker has a GPU (declared as
@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 from ..plan import Unit
 from ..unit import UnitResult
 from .base import MAX_TRIES, Event, Outcome, UnitDone, UnitFailed, UnitProgress
+from .registry import ExecutorError, ExecutorSpec, dask_alias, parse_executor
 
 log = logging.getLogger("moelab.service")
 
@@ -27,30 +28,39 @@ CONNECT_TIMEOUT = 10.0
 PROGRESS_TOPIC = "moelab-progress"
 
 
-class DaskError(Exception):
+class DaskError(ExecutorError):
     """The cluster cannot be used; one line for the user."""
 
 
 class DaskExecutor:
-    def __init__(self, address: str):
+    def __init__(self, spec: ExecutorSpec | str):
         try:
-            from distributed import Client, LocalCluster
+            from distributed import Client
         except ImportError:
             raise DaskError("Dask is not installed; install the extra: "
                             ".venv/bin/pip install -e '.[dask]'") from None
+        if isinstance(spec, str):  # an address or local:N, as benchmarks pass it
+            spec = parse_executor(dask_alias(spec))
         self.cluster = None
-        self.name = f"dask {address}"
+        self.name = spec.name
         try:
-            if address.startswith("local:"):
-                n = _local_workers(address)
-                self.cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                                            dashboard_address=None)
+            if spec.kind == "dask-local":
+                self.cluster = _private_cluster(spec.workers)
                 self.client = Client(self.cluster, timeout=CONNECT_TIMEOUT)
             else:
-                self.client = Client(address, timeout=CONNECT_TIMEOUT)
+                if spec.address.startswith("tcp://"):
+                    log.warning("%s is plain TCP: whoever reaches it can run code as its "
+                                "workers' user; secure it with TLS (docs/cluster.md)",
+                                spec.address)
+                self.client = Client(spec.address, timeout=CONNECT_TIMEOUT)
         except (OSError, TimeoutError) as err:
-            raise DaskError(f"no Dask scheduler answers at {address} ({_short(err)}); start "
-                            "one with `dask scheduler`, or use --dask local:N") from None
+            raise DaskError(f"no Dask scheduler answers at {spec.address or spec.name} "
+                            f"({_short(err)}); start one with `dask scheduler`, or use "
+                            "--executor dask+local:N") from None
+        except (TypeError, ValueError, ImportError) as err:  # TLS asked for, not set up
+            raise DaskError(f"cannot connect to {spec.address or spec.name} "
+                            f"({_short(err)}); a tls:// scheduler needs the client's "
+                            "certificate in Dask's config (docs/cluster.md)") from None
         try:
             self._check_versions()
         except DaskError:
@@ -158,14 +168,28 @@ class DaskExecutor:
                 self.cluster.close()
 
 
-def _local_workers(address: str) -> int:
+def _private_cluster(n: int):
+    """A LocalCluster only its owner can use: every connection (scheduler, nannies,
+    workers, client) is TLS with a certificate made now and held in memory, so another user
+    who finds the port (the log, /proc/net/tcp) cannot connect, let alone submit code; and
+    no dashboard or other HTTP pages (Dask serves them on :8787 even with
+    dashboard_address=None), only an empty HTTP server on a random loopback port."""
+    import dask
+    from distributed import LocalCluster
+    from distributed.security import Security
     try:
-        n = int(address.split(":", 1)[1])
-    except ValueError:
-        n = 0
-    if n < 1:
-        raise DaskError(f"--dask {address}: give the number of local workers, e.g. local:2")
-    return n
+        security = Security.temporary()
+    except ImportError:
+        raise DaskError("a local Dask cluster needs the package cryptography (its TLS "
+                        "certificate); install the extra: .venv/bin/pip install -e "
+                        "'.[dask]'") from None
+    # The nannies copy this config into their workers when they are made, below.
+    with dask.config.set({"distributed.scheduler.http.routes": [],
+                          "distributed.worker.http.routes": []}):
+        return LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
+                            host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                            worker_dashboard_address=None, security=security,
+                            scheduler_kwargs={"dashboard": False})
 
 
 def _short(err: BaseException | None) -> str:

@@ -82,12 +82,16 @@ class LocalExecutor:
 
 class _Worker:
     def __init__(self, ctx):
+        from ..safepath import spawning_without_cwd
         from .worker import serve
-        self.conn, child = ctx.Pipe(duplex=True)
-        self.cancel = ctx.Event()
-        self.proc = ctx.Process(target=serve, args=(child, self.cancel), daemon=True,
-                                name="moelab-worker")
-        self.proc.start()
+        # no module of the current folder runs in the worker, nor in multiprocessing's
+        # resource tracker that the Event starts
+        with spawning_without_cwd():
+            self.conn, child = ctx.Pipe(duplex=True)
+            self.cancel = ctx.Event()
+            self.proc = ctx.Process(target=serve, args=(child, self.cancel), daemon=True,
+                                    name="moelab-worker")
+            self.proc.start()
         child.close()
 
     def send(self, unit: Unit) -> None:

@@ -62,7 +62,8 @@ def run_tables(runs: list[RunSpec], res: BatchResult, chosen: np.ndarray) -> dic
     n_inst, E = res.W.shape[:2]
     p = np.stack([density(r.data, m.n_features) for r in runs])
     last_scale = np.array([r.data.last_scale for r in runs])
-    s = summarize(res.W, res.b, res.router, m.k, p, last_scale, res.importance, runs=runs)
+    s = summarize(res.W, res.b, res.router, m.k, p, last_scale, res.importance, runs=runs,
+                  init_router=res.init_router)
     col = lambda f: [f(r) for r in runs]  # noqa: E731
     runs_cols = {
         "local_index": np.arange(n_inst),

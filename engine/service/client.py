@@ -9,12 +9,13 @@ from __future__ import annotations
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from ..client import ClientError, LabClient
-from .paths import ServicePaths
+from .paths import ServicePaths, pid_alive
 from .protocol import decode, encode
 
 CONNECT_TIMEOUT = 5.0
@@ -194,7 +195,34 @@ class ServiceClient:
             sock.close()
             raise ServiceUnavailable(f"no lab service answers on {path} ({err.strerror or err})"
                                      ) from None
+        try:  # the path may have been swapped since the check above: ask the kernel
+            check_server(sock, path)
+        except BaseException:
+            sock.close()
+            raise
         return sock
+
+
+def check_server(sock: socket.socket, path) -> None:
+    """Refuse a connected socket whose server runs as another user (Linux: SO_PEERCRED; the
+    server checks its clients the same way). Elsewhere the socket's owner and 0600 mode
+    are the guard."""
+    uid = peer_uid(sock)
+    if uid is not None and uid != os.getuid():
+        from .safefiles import user_name
+        raise ClientError(f"the server on {path} runs as {user_name(uid)}, not you; refusing "
+                          "to talk to it (another user may have swapped the socket: remove "
+                          "it, or use another --db)")
+
+
+def peer_uid(sock: socket.socket) -> int | None:
+    """The uid of the process at the other end of a connected Unix socket, None where the
+    platform does not say."""
+    if not hasattr(socket, "SO_PEERCRED"):
+        return None
+    import struct
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    return struct.unpack("3i", creds)[1]
 
 
 def service_running(db_path: str | os.PathLike) -> bool:
@@ -234,7 +262,6 @@ def _checked(client: ServiceClient) -> ServiceClient:
 
 
 def _wait_for(db_path, timeout: float = 30.0) -> ServiceClient:
-    import time
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -243,3 +270,25 @@ def _wait_for(db_path, timeout: float = 30.0) -> ServiceClient:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.1)
+
+
+def stop_service(db_path, timeout: float = 90.0) -> str:
+    """Ask the service to stop and wait until its process is gone; a line saying what
+    happened."""
+    paths = ServicePaths.of(db_path)
+    try:
+        client = ServiceClient(paths.db)
+    except ServiceUnavailable:
+        return f"no lab service runs for {paths.db}"
+    try:
+        pid = client.request("ping")["pid"]
+        client.request("stop")
+    finally:
+        client.close()
+    deadline = time.monotonic() + timeout
+    while pid_alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if pid_alive(pid):
+        raise ClientError(f"the lab service (pid {pid}) did not stop within {timeout:.0f} s; "
+                          f"see {paths.log}, or end it with `kill {pid}`")
+    return f"stopped the lab service for {paths.db} (pid {pid})"

@@ -25,6 +25,7 @@ from .events import EventHub
 from .lifecycle import FINISHED, WAITING, Status, check
 from .owners import foreground_alive, foreground_owner, service_mark
 from .paths import ServicePaths
+from .querylog import QueryRecord
 from .scheduler import Job, Scheduler
 
 log = logging.getLogger("moelab.service")
@@ -47,6 +48,7 @@ class LabService:
         self.started_at = dt.datetime.now(dt.UTC)
         self.scheduler = Scheduler(self)
         self._saved_at = 0.0
+        self.queries = QueryRecord(paths.db)  # says which query a dead service was running
         self.ops = {"ping": self.ping, "status": self.status, "submit": self.submit,
                     "cancel": self.cancel, "sql": self.sql, "read": self.read,
                     "adopt": self.adopt, "stop": self.stop}
@@ -111,6 +113,7 @@ class LabService:
             "foreground": [r for r in queue_reads.running(self.store)
                            if foreground_owner(r["owner"])],
             "counts": queue_reads.counts(self.store),
+            "stopped_in_query": self.queries.previous,
         }
 
     def submit(self, config: dict | None = None, preset: str | None = None, quick: bool = False,
@@ -165,14 +168,20 @@ class LabService:
         hangs up (db/userquery.py)."""
         if not isinstance(query, str):
             raise QueryRefused("the query must be text")
-        names, rows = run_read_query(self.store, query, limit=limit, timeout=timeout,
-                                     max_rows=max_rows)
+        with self.queries.running(query):
+            names, rows = run_read_query(self.store, query, limit=limit, timeout=timeout,
+                                         max_rows=max_rows)
         return {"columns": names, "rows": [[db_reads.plain(v) for v in r] for r in rows]}
 
     def read(self, name: str, params: dict | None = None) -> object:
         if not isinstance(params, (dict, type(None))):
             raise ClientError("read params must be an object")
-        return db_reads.read(self.store, str(name), **(params or {}))
+        # sql_page, export_query (query), arrow_file (sql): the user's SQL
+        query = (params or {}).get("query", (params or {}).get("sql"))
+        if not isinstance(query, str):
+            return db_reads.read(self.store, str(name), **(params or {}))
+        with self.queries.running(query):
+            return db_reads.read(self.store, str(name), **(params or {}))
 
     def adopt(self, experiment_id: int, status: str = "interrupted",
               message: str | None = None) -> str:

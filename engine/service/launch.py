@@ -16,7 +16,7 @@ import time
 
 from ..client import ClientError
 from .logfile import LOG_ROTATE_BYTES
-from .paths import ServicePaths, pid_alive, read_info
+from .paths import ServicePaths, read_info
 from .safefiles import apply_umask, check_lab_files, open_private
 
 START_TIMEOUT = 60.0
@@ -26,9 +26,12 @@ class AlreadyRunning(ClientError):
     """Another service holds this database."""
 
 
-def start_service(db_path, timeout: float = START_TIMEOUT, dask: str | None = None) -> dict:
-    """Start a detached service for db_path; its info dict once it answers. With dask, its
-    units train on that Dask scheduler (or local:N workers)."""
+def start_service(db_path, timeout: float = START_TIMEOUT, executor: str | None = None) -> dict:
+    """Start a detached service for db_path; its info dict once it answers. Its units train
+    where the executor URL says (engine/executors/registry.py; default local)."""
+    if executor:  # a bad URL or worker count is refused before any process starts
+        from ..executors.registry import parse_executor
+        parse_executor(executor)
     paths = ServicePaths.of(db_path)
     if not paths.db.parent.is_dir():
         raise ClientError(f"database directory {paths.db.parent} does not exist; create it "
@@ -40,8 +43,8 @@ def start_service(db_path, timeout: float = START_TIMEOUT, dask: str | None = No
     read_end, write_end = os.pipe()
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "moelab.engine.service", str(paths.db),
-             "--ready-fd", str(write_end), *(["--dask", dask] if dask else [])],
+            [sys.executable, "-P", "-m", "moelab.engine.service", str(paths.db),
+             "--ready-fd", str(write_end), *(["--executor", executor] if executor else [])],
             stdin=subprocess.DEVNULL, stdout=log_fd, stderr=subprocess.STDOUT,
             start_new_session=True, pass_fds=(write_end,), cwd=str(paths.db.parent))
     finally:
@@ -62,29 +65,6 @@ def start_service(db_path, timeout: float = START_TIMEOUT, dask: str | None = No
                           f"{timeout:.0f} s; see {paths.log}")
     raise ClientError(f"the lab service exited at start (status {proc.returncode}); "
                       f"see {paths.log}")
-
-
-def stop_service(db_path, timeout: float = 90.0) -> str:
-    """Ask the service to stop and wait until its process is gone; a line saying what
-    happened."""
-    from .client import ServiceClient, ServiceUnavailable
-    paths = ServicePaths.of(db_path)
-    try:
-        client = ServiceClient(paths.db)
-    except ServiceUnavailable:
-        return f"no lab service runs for {paths.db}"
-    try:
-        pid = client.request("ping")["pid"]
-        client.request("stop")
-    finally:
-        client.close()
-    deadline = time.monotonic() + timeout
-    while pid_alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    if pid_alive(pid):
-        raise ClientError(f"the lab service (pid {pid}) did not stop within {timeout:.0f} s; "
-                          f"see {paths.log}, or end it with `kill {pid}`")
-    return f"stopped the lab service for {paths.db} (pid {pid})"
 
 
 def _read_line(fd: int, timeout: float) -> str:

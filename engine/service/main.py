@@ -40,8 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m moelab.engine.service")
     ap.add_argument("db")
     ap.add_argument("--ready-fd", type=int)
-    ap.add_argument("--dask", metavar="ADDRESS",
-                    help="train units on this Dask scheduler (or local:N for N local workers)")
+    ap.add_argument("--executor", metavar="URL",
+                    help="where units train: local (default), dask+local:N, dask://HOST:PORT, "
+                         "tls://HOST:PORT (engine/executors/registry.py)")
     args = ap.parse_args(argv)
     paths = ServicePaths.of(args.db)
     handler = RotatingStderrHandler(paths.log)
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
         apply_umask()  # the WAL, spill files and socket are born private
-        lock_fd, service, server = start(paths, args.dask)
+        lock_fd, service, server = start(paths, args.executor)
     except Exception as err:
         message = str(err) if isinstance(err, StartError) else f"{type(err).__name__}: {err}"
         log.error("cannot start: %s", message)
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def start(paths: ServicePaths, dask: str | None = None):
+def start(paths: ServicePaths, executor: str | None = None):
     from moelab.db import StoreError
 
     from .core import LabService
@@ -88,12 +89,12 @@ def start(paths: ServicePaths, dask: str | None = None):
         raise StartError(_lock_message(paths, str(err))) from None
     _warn_if_shared(paths)
     try:
-        executor = _executor(paths, dask)
+        built = _executor(paths, executor)
     except Exception:
         store.close()
         os.close(lock_fd)
         raise
-    service = LabService(store, paths, executor)
+    service = LabService(store, paths, built)
     service.recover()
     if paths.socket.exists() or paths.socket.is_symlink():
         paths.socket.unlink()  # we hold the lock, so whoever made it is gone
@@ -109,15 +110,13 @@ def start(paths: ServicePaths, dask: str | None = None):
     return lock_fd, service, server
 
 
-def _executor(paths: ServicePaths, dask: str | None):
-    """The service's executor: a local worker process, or a Dask cluster (checked now, so a
-    scheduler that does not answer is one line at `moelab engine start`)."""
-    if not dask:
-        return None
-    from ..executors.dask import DaskError, DaskExecutor
+def _executor(paths: ServicePaths, url: str | None):
+    """The service's executor, named by URL (checked now, so a scheduler that does not
+    answer is one line at `moelab engine start`)."""
+    from ..executors.registry import ExecutorError, executor_for
     try:
-        return DaskExecutor(dask)
-    except DaskError as err:
+        return executor_for(url, str(paths.log))
+    except ExecutorError as err:
         raise StartError(str(err)) from None
 
 

@@ -22,6 +22,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from moelab.db.paths import resolve_db  # noqa: F401  (clients resolve --db here)
+
 from ..client import ClientError
 
 _SUN_PATH_MAX = 100  # below both platforms' limits, with room for the NUL
@@ -39,14 +41,6 @@ class ServicePaths:
         db = Path(db).expanduser().absolute()
         return cls(db=db, socket=socket_path(db), info=Path(f"{db}.service.json"),
                    log=Path(f"{db}.service.log"))
-
-
-def resolve_db(arg: str | os.PathLike | None) -> Path:
-    """The database path as moelab.db.resolve_db_path gives it (--db, $MOELAB_DB,
-    ./moelab.duckdb; absolute), without importing duckdb: the client path must start fast.
-    tests/test_service_unit.py checks the two agree."""
-    raw = arg if arg not in (None, "") else os.environ.get("MOELAB_DB") or "moelab.duckdb"
-    return Path(raw).expanduser().absolute()
 
 
 def check_db_file(db: Path) -> None:

@@ -24,9 +24,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("moelab.service")
 
+ETA_WINDOW = 30.0  # seconds of progress the ETA's rate is measured over, at least
 SAVE_PROGRESS_EVERY = 5.0  # seconds between progress writes to experiments.progress
 FOREGROUND_CHECK_EVERY = 10.0
-ETA_WINDOW = 30.0  # seconds of progress the ETA's rate is measured over
 
 
 @dataclass
@@ -46,7 +46,8 @@ class Job:
     notice: str | None = None  # something the user must act on (a full disk)
     stop_reason: str | None = None  # "user" (cancel) or "stop" (service shutdown)
     started: float = field(default_factory=time.monotonic)
-    samples: deque = field(default_factory=deque)  # (time, work_done) of recent progress
+    samples: deque = field(default_factory=deque)  # (time, work_done), one a second at most
+    first_progress: float | None = None  # when the first progress came (start-up excluded)
     finished: threading.Event = field(default_factory=threading.Event)
 
     def request_stop(self, reason: str) -> None:
@@ -89,13 +90,21 @@ class Job:
 
     def _sample(self) -> None:
         now = time.monotonic()
-        self.samples.append((now, self.work_done))
-        while len(self.samples) > 2 and now - self.samples[1][0] > ETA_WINDOW:
+        if self.samples and now - self.samples[-1][0] < 1.0:
+            self.samples[-1] = (self.samples[-1][0], self.work_done)
+        else:
+            self.samples.append((now, self.work_done))
+        if self.first_progress is None:
+            self.first_progress = now
+        window = max(ETA_WINDOW, (now - self.first_progress) / 2)
+        while len(self.samples) > 2 and now - self.samples[1][0] > window:
             self.samples.popleft()
 
     def eta_seconds(self) -> float | None:
-        # From the rate over the last ETA_WINDOW seconds: the worker's start-up does not
-        # count, and units of bigger models, which cost more per instance-step, set the pace.
+        # From the rate over the later half of the experiment so far (at least ETA_WINDOW
+        # seconds): the worker's start-up does not count, units of bigger models, which cost
+        # more per instance-step, set the pace, and one slow unit start late in a long
+        # experiment no longer makes the ETA jump up while progress rises (issue 20).
         if not self.samples:
             return None
         t0, w0 = self.samples[0]
@@ -113,7 +122,10 @@ class Scheduler(threading.Thread):
 
     def snapshot(self) -> dict | None:
         job = self.job
-        return self.running(job) if job is not None else None
+        if job is None or job.finished.is_set() or (job.n_units
+                                                    and job.units_stored >= job.n_units):
+            return None  # every unit is stored: the store says done, so nothing runs
+        return self.running(job)
 
     def running(self, job: Job) -> dict:
         return {**job.running(), "executor": self.service.executor.name,

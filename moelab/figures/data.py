@@ -129,9 +129,16 @@ def imported_note(source: Source) -> str:
 
 def imported_text(info: dict) -> str:
     """The authors' file(s) an experiment came from and the seeds it says (the TUI's phase
-    title says the same)."""
+    title says the same). Three files or more are named by their first and last, with the
+    span of their save times: every file's time made a title of seven lines."""
+    listed = info.get("files", [])
     files = ", ".join(f"{f.get('file')} (saved {f.get('saved_at')})"
-                      for f in info.get("files", [])) or "a file"
+                      for f in listed) or "a file"
+    if len(listed) > 2:
+        saved = sorted(str(f.get("saved_at"))[:10] for f in listed)
+        span = saved[0] if saved[0] == saved[-1] else f"{saved[0]} – {saved[-1]}"
+        files = (f"{len(listed)} files {listed[0].get('file')} … {listed[-1].get('file')} "
+                 f"(saved {span})")
     known = [s for s in info.get("seeds", []) if s]
     if not known:
         seeds = "how many seeds the authors trained per cell is not in the file"

@@ -60,13 +60,41 @@ def export(client, kind_name: str, experiment_id: int, out: str | Path,
 
         from .style import RC
         with plt.rc_context(RC):
-            module, func = kind.draw.split(":")
-            fig = getattr(importlib.import_module(f"{__package__}.{module}"), func)(src)
+            fig = draw_kind(kind, src)
             try:
                 _write_whole(out, lambda tmp: fig.savefig(tmp, dpi=dpi, format=out.suffix[1:]))
             finally:
                 plt.close(fig)
     return out
+
+
+def draw_kind(kind, src):
+    """The matplotlib figure of a kind (drawn inside the RC style by the caller)."""
+    module, func = kind.draw.split(":")
+    return getattr(importlib.import_module(f"{__package__}.{module}"), func)(src)
+
+
+def figure(client, kind_name: str, experiment_id: int, expert: int | None = None,
+           metric: str | None = None, run_id: int | None = None, against: int | None = None,
+           step: int | None = None, color: str | None = None, stability: bool = False):
+    """The figure `export` would write, as a matplotlib Figure (lab.figure in a notebook);
+    detached from pyplot, so Jupyter shows it once, as the cell's value."""
+    if kind_name not in KINDS:
+        raise FigureError(f"unknown figure kind {kind_name!r}; kinds: {', '.join(KINDS)}")
+    kind = KINDS[kind_name]
+    if kind.draw is None:
+        raise FigureError(f"{kind_name} is a table, not a figure: export it as .csv or .tex")
+    if kind_name != "phase-diagram" and (step is not None or color or stability):
+        raise FigureError("step, color and stability are options of phase-diagram only")
+    src = source(client, experiment_id, expert, metric, run_id, against, step=step,
+                 color=color, stability=stability)
+    import matplotlib.pyplot as plt
+
+    from .style import RC
+    with plt.rc_context(RC):
+        fig = draw_kind(kind, src)
+    plt.close(fig)
+    return fig
 
 
 def _write_whole(out: Path, write: Callable[[Path], object]) -> None:

@@ -21,6 +21,8 @@ disagree with the screen.
 
 from __future__ import annotations
 
+import re
+import textwrap
 from pathlib import Path
 
 from .data import FigureError
@@ -65,8 +67,28 @@ def draw(spec: dict):
             DRAW[panel["type"]](ax, panel)
     if key:
         _key(fig, axes[0, n_cols - 1], key)
-    fig.suptitle(spec.get("title", ""))
+    width = fig.get_figwidth()
+    for ax in axes.flat:  # the panels' own titles, wrapped to the panel
+        if ax.get_visible() and ax.get_title():
+            ax.set_title(export_title(ax.get_title(), width / n_cols, ax.title.get_fontsize()))
+    title = fig.suptitle(spec.get("title", ""))
+    title.set_text(export_title(title.get_text(), width, title.get_fontsize()))
     return fig
+
+
+# The TUI's key hints in a title ("(, . step through 8 snapshots)", "; , earlier · . later…"):
+# keys mean nothing in a file.
+_HINTS = (re.compile(r"\s*\((?:,\s*\.|[^()]*\bstep through\b)[^()]*\)"),
+          re.compile(r";\s*,\s*earlier[^)\n]*"))
+
+
+def export_title(text: str, width_inches: float, points: float) -> str:
+    """A title for a file: the key hints dropped, each line wrapped to the width it has
+    (about 0.6 em a character), so no title runs off the canvas."""
+    for hint in _HINTS:
+        text = hint.sub("", text)
+    chars = max(16, int(width_inches * 72 / (0.6 * points)))
+    return "\n".join(textwrap.fill(line, chars) if line else line for line in text.split("\n"))
 
 
 def _grid(ax, p: dict) -> None:

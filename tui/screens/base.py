@@ -9,6 +9,7 @@ from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Header, Input, TextArea
 
+from ..messages import DataChanged
 from ..widgets.view_bar import ViewBar
 from .opening import Opening
 
@@ -34,6 +35,7 @@ class LabScreen(Opening, Screen):
         except Exception:  # built outside a running app (no active app)
             pass
         self._suspended_once = False
+        self._generation_left = 0  # the app's data generation when this view was left
 
     # Textual restyles a screen from scratch on every resume, and a new one resumes twice
     # right after its mount: 50-100 ms for a form of 40 fields on 2 cores. A screen never
@@ -41,9 +43,17 @@ class LabScreen(Opening, Screen):
     def _on_screen_resume(self, event: events.ScreenResume) -> None:
         if not self._suspended_once:
             event.refresh_styles = False
+        elif self._data_generation() != self._generation_left:
+            # the data changed while another view was on screen (only that one was told)
+            self.post_message(DataChanged(None))
 
     def _on_screen_suspend(self) -> None:
         self._suspended_once = True
+        self._generation_left = self._data_generation()
+
+    def _data_generation(self) -> int:
+        read_ahead = getattr(self.app, "read_ahead", None)  # None: a test's bare App
+        return read_ahead.generation if read_ahead is not None else 0
 
     def top_bars(self) -> ComposeResult:
         yield Header()

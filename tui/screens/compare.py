@@ -137,17 +137,33 @@ class CompareScreen(LabScreen):
         self.draw_table()
         self.draw_weights()
 
+    def bands(self) -> tuple[list[tuple], bool]:
+        """Per group: (steps, mean, low, high) with the 95% band cut at the range of the
+        curves' values; and whether any band was cut (the view and its export say so)."""
+        curves = [[self.curves.get(str(r), []) for r in g.run_ids] for g in self.groups]
+        bounds = cm.data_range([c for cs in curves for c in cs])
+        out, clipped = [], False
+        for g, cs in zip(self.groups, curves, strict=True):
+            steps, mean, lo, hi = cm.curve_band(cs)
+            lo, hi, cut = cm.clip_band(lo, hi, bounds)
+            clipped |= cut and len(g.runs) > 1
+            out.append((steps, mean, lo, hi))
+        return out, clipped
+
+    def curves_title(self, clipped: bool) -> str:
+        cut = " (95% band cut at the data's range: too few seeds)" if clipped else ""
+        return f"{self.metric} against step{cut}"
+
     def draw_curves(self) -> None:
         plot = self.query_one("#compare-plot", Plot)
         plt = plot.plt
         plt.clear_data()
         plt.clear_figure()
-        plt.title(f"{self.metric} against step")
+        bands, clipped = self.bands()
+        plt.title(self.curves_title(clipped))
         plt.xlabel("step")
-        for i, g in enumerate(self.groups):
+        for i, (g, (steps, mean, lo, hi)) in enumerate(zip(self.groups, bands, strict=True)):
             colour = colour_of(i)
-            steps, mean, lo, hi = cm.curve_band([self.curves.get(str(r), [])
-                                                 for r in g.run_ids])
             if not steps:
                 continue
             plt.plot(steps, mean, label=g.label[:40], color=colour, marker="braille")
@@ -233,16 +249,15 @@ class CompareScreen(LabScreen):
         if not self.groups:
             return None
         series = []
-        for i, g in enumerate(self.groups):
-            steps, mean, lo, hi = cm.curve_band([self.curves.get(str(r), [])
-                                                 for r in g.run_ids])
+        bands, clipped = self.bands()
+        for i, (g, (steps, mean, lo, hi)) in enumerate(zip(self.groups, bands, strict=True)):
             s = {"label": g.label, "colour": hex_colour(i), "x": steps,
                  "y": mean}
             if len(g.runs) > 1:
                 s.update(lo=lo, hi=hi)
             series.append(s)
         keys = cm.differing(self.runs)
-        panels = [{"type": "lines", "title": f"{self.metric} against step", "row": 0,
+        panels = [{"type": "lines", "title": self.curves_title(clipped), "row": 0,
                    "x_label": "step", "y_label": self.metric, "series": series},
                   {"type": "table", "title": "differing config and final metrics", "row": 0,
                    "columns": [""] + [g.label[:24] for g in self.groups],

@@ -30,7 +30,9 @@ class CrosscoderScreen(LabScreen):
     #cc-top Select { width: 1fr; }
     #cc-summary, #cc-empty, #cc-note { height: auto; padding: 0 1; }
     #cc-body { height: 1fr; }
-    #cc-hist { width: 1fr; min-height: 10; }
+    #cc-left { width: 1fr; }
+    #cc-hist { height: 1fr; min-height: 10; }
+    #cc-legend { height: auto; padding: 0 1; }
     #cc-side { width: 1fr; }
     #cc-classes, #cc-recovery { height: auto; max-height: 10; }
     """
@@ -48,7 +50,10 @@ class CrosscoderScreen(LabScreen):
         yield Static("loading…", id="cc-empty")
         yield Static("", id="cc-summary")
         with Horizontal(id="cc-body"):
-            yield Plot(id="cc-hist")
+            with Vertical(id="cc-left"):
+                yield Plot(id="cc-hist")
+                # The key under the bars, not on them (plotext draws its legend in the plot).
+                yield Static("", id="cc-legend")
             with Vertical(id="cc-side"):
                 yield Static("[b]latents by class[/b] (density: share of the evaluation "
                              "inputs a latent fires on)")
@@ -137,8 +142,8 @@ class CrosscoderScreen(LabScreen):
         plt.yticks(list(range(0, top + 1, max(1, -(-top // 5)))))
         if shown:
             plt.stacked_bar(centres, [counts[c] for c in shown],
-                            labels=[M.CLASSES[c][0] for c in shown],
                             color=[M.CLASSES[c][1] for c in shown])
+        self.query_one("#cc-legend", Static).update(M.legend(counts))
         for x in (threshold, 1 - threshold):
             plt.vertical_line(x, color="gray")
         plt.xlim(0, 1)

@@ -57,13 +57,15 @@ def usages(row: dict) -> list[str]:
 
 
 def setup_name(row: dict) -> str:
+    """A setup as the plot's legend and Table 1 name it, n included (n = 2 and n = 3 with
+    the same E, k and m are different models)."""
     if row["kind"] == "dense":
-        return f"dense m={row['d_hidden']}"
-    return f"E={row['n_experts']} k={row['k']} m={row['d_hidden']}"
+        return f"n={row['n_features']} dense m={row['d_hidden']}"
+    return f"n={row['n_features']} E={row['n_experts']} k={row['k']} m={row['d_hidden']}"
 
 
 def table_setup(row: dict) -> str:
-    return f"n={row['n_features']} {setup_name(row)}" + (
+    return setup_name(row) + (
         f" {row['gating']}" if row.get("gating") not in (None, "renorm") else "")
 
 
@@ -74,6 +76,24 @@ def series(curves: list[dict], metric: str) -> dict[str, list[tuple[float, float
         if row[metric] is not None:
             out.setdefault(setup_name(row), []).append((row["sparsity"], row[metric]))
     return {k: v for k, v in out.items() if len(v) > 1}
+
+
+def no_curve_note(curves: list[dict], metric: str, label: str) -> str:
+    """Why no curve is drawn: one sparsity per setup, or values that were never stored (an
+    import of the authors' files: weights only, no router, no evaluation)."""
+    points: dict[str, int] = {}
+    for row in curves:
+        points[setup_name(row)] = points.get(setup_name(row), 0) + 1
+    if max(points.values(), default=0) < 2:
+        return (f"{label} against sparsity needs two sparsities or more; this experiment has "
+                "one (fig3 and tms-classic sweep it).")
+    if any(row.get("n_imported") for row in curves):
+        why = ("needs each expert's usage, and the authors' files hold no routers" if
+               metric == "fpd" else "was not stored: the authors' files hold each cell's "
+               "final training loss, not an evaluation loss")
+        return (f"No {label} for this experiment: it was imported from the authors' files "
+                f"and {label} {why} (l switches).")
+    return f"No {label} stored for this experiment's runs (l switches)."
 
 
 def colour_of(i: int) -> tuple[int, int, int]:
@@ -98,7 +118,7 @@ def opening_read(lab, current: int | None):
 
 def read_data(lab, experiment: int) -> tuple[list[dict], list[dict]]:
     return (lab.read("table1_by_setup", experiment_id=experiment),
-            lab.read("fpd_curves", experiment_id=experiment))
+            lab.read("fpd_by_setup", experiment_id=experiment))
 
 
 class ExpertsScreen(LabScreen):
@@ -196,10 +216,9 @@ class ExpertsScreen(LabScreen):
         note = self.query_one("#fpd-note", Static)
         label = "features per dimension" if self.metric == "fpd" else "evaluation loss"
         lines = series(self.curves, self.metric)
-        if not lines:  # one sparsity (table1, fig5): no curve to draw, say so instead
+        if not lines:  # one sparsity (table1, fig5), or no values: say why instead
             plot.display = False
-            note.update(f"[dim]{label} against sparsity needs two sparsities or more; this "
-                        "experiment has one (fig3 and tms-classic sweep it).[/]")
+            note.update(f"[dim]{no_curve_note(self.curves, self.metric, label)}[/]")
             return
         plot.display = True
         note.update("")

@@ -23,6 +23,17 @@ from ..format import num
 EXPERT_COLUMNS = ("expert", "usage %", "loss without it", "× full loss")
 SETUP_COLUMNS = ("setup", "runs", "top expert %", "top quarter %", "entropy (nats)",
                  "top-1 cosine", "top-1 loss × full", "worst removal × full")
+# The per-setup table's headers on two short lines, its setups on two (shape, then router
+# init and gating), the columns explained above it: the table fits the panel's 78 columns
+# at 160 (one-line labels made it 130 wide, clipped).
+SETUP_HEADERS = ("setup", "runs", "top\n%", "top ¼\n%", "entropy\nnats", "top-1\ncos",
+                 "top-1\nloss ×", "worst\nremoval")
+SETUPS_TITLE = ("[b]MoE Lens per setup[/b] (means over the chosen runs)\n[dim]top %: the most "
+                "used expert's share of the routing weight, top ¼: the top quarter's · top-1 "
+                "cos and loss: the top expert alone against the ensemble (k > 1) · × and "
+                "worst removal: loss ÷ the full model's[/]")
+NO_ROUTER = ("No MoE Lens for this run: it was imported from the authors' file {file}, "
+             "which holds the experts' weights but no router, and MoE Lens reads the router.")
 
 
 def pct(v) -> str:
@@ -34,6 +45,13 @@ def setup_text(r: dict) -> str:
     if r.get("gating") not in (None, "renorm"):
         text += f" {r['gating']}"
     return f"{text} {r['router_init']}"
+
+
+def setup_cell(r: dict) -> str:
+    """setup_text on two lines: the shape, then the router init (and gating)."""
+    gating = f" {r['gating']}" if r.get("gating") not in (None, "renorm") else ""
+    return (f"n={r['n_features']} E={r['n_experts']} k={r['k']} m={r['d_hidden']}\n"
+            f"{r['router_init']}{gating}")
 
 
 def run_title(run: dict, position: int, total: int) -> str:
@@ -48,6 +66,8 @@ def lens_text(run: dict, lens: dict | None) -> str:
     if run["n_experts"] <= 1:
         return ("MoE Lens does not apply to dense runs (one expert, no router): nothing to "
                 "concentrate, no top-1 expert, no expert to remove.")
+    if lens is None and run.get("imported_from"):
+        return NO_ROUTER.format(file=run["imported_from"])
     if lens is None:
         return ("No MoE Lens stored for this run (stored before MoE Lens was computed); "
                 "runs trained from now on have it.")
@@ -73,10 +93,10 @@ def expert_rows(lens: dict | None) -> list[tuple]:
 
 
 def setup_rows(setups: list[dict]) -> list[tuple]:
-    return [(setup_text(s), str(s["n_runs"]), pct(s["top_share"]), pct(s["top_quarter_share"]),
+    return [(setup_cell(s), str(s["n_runs"]), pct(s["top_share"]), pct(s["top_quarter_share"]),
              num(s["routing_entropy"], 3),
-             num(s["top1_cosine"], 3) if s["k"] > 1 else "k = 1",
-             num(s["top1_loss_ratio"], 3) if s["k"] > 1 else "k = 1",
+             num(s["top1_cosine"], 3) if s["k"] > 1 else "k=1",
+             num(s["top1_loss_ratio"], 3) if s["k"] > 1 else "k=1",
              num(s["max_ablation_ratio"], 3)) for s in setups]
 
 
@@ -95,13 +115,12 @@ class LensPanel(VerticalScroll):
         yield Static("[b]MoE Lens[/b]", id="lens-title")
         yield Static("", id="lens-numbers")
         yield DataTable(id="lens-experts", zebra_stripes=True)
-        yield Static("[b]MoE Lens per setup[/b] (means over the chosen runs)",
-                     id="lens-setups-title")
-        yield DataTable(id="lens-setups", zebra_stripes=True)
+        yield Static(SETUPS_TITLE, id="lens-setups-title")
+        yield DataTable(id="lens-setups", zebra_stripes=True, header_height=2)
 
     def on_mount(self) -> None:
         self.query_one("#lens-experts", DataTable).add_columns(*EXPERT_COLUMNS)
-        self.query_one("#lens-setups", DataTable).add_columns(*SETUP_COLUMNS)
+        self.query_one("#lens-setups", DataTable).add_columns(*SETUP_HEADERS)
 
     def show_experiment(self, experiment: int) -> None:
         self.experiment = experiment
@@ -133,7 +152,7 @@ class LensPanel(VerticalScroll):
             self.run_ids, self.setups = choices["run_ids"], choices["setups"]
             current = self.app.current_run
             self.position = self.run_ids.index(current) if current in self.run_ids else 0
-            self._show_setups(choices["n_moe"])
+            self._show_setups(choices["n_moe"], choices.get("n_imported", 0))
             if self.run_ids:
                 self._load_run()
             else:
@@ -143,13 +162,16 @@ class LensPanel(VerticalScroll):
             if message.value is None or message.value["run"]["run_id"] == wanted:
                 self._show_run(message.value)  # else an answer for a run since left
 
-    def _show_setups(self, n_moe: int) -> None:
+    def _show_setups(self, n_moe: int, n_imported: int = 0) -> None:
         table = self.query_one("#lens-setups", DataTable)
         table.clear()
         for row in setup_rows(self.setups):
-            table.add_row(*row)
+            table.add_row(*row, height=2)
         if not n_moe:
             table.add_row("no MoE runs: MoE Lens does not apply to dense runs",
+                          *[""] * (len(SETUP_COLUMNS) - 1))
+        elif not self.setups and n_imported:
+            table.add_row("none: the authors' files hold no routers",
                           *[""] * (len(SETUP_COLUMNS) - 1))
         elif not self.setups:
             table.add_row("no MoE Lens stored for this experiment's runs",

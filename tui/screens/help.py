@@ -52,8 +52,9 @@ GLOBAL_KEYS = """[b]Everywhere[/b] (the tab bar under the title names the views;
   [ ]  MoE Lens of the previous / next run (it becomes the current run: 4 opens it)
 
 [b]SQL console (6)[/b]
-  ctrl+r (or F5) runs the query · tab completes view and column names · ctrl+↑↓ history
-  ctrl+s save the query · ctrl+o saved queries · ctrl+e export CSV/Parquet · Esc: table
+  ctrl+r (or F5) runs the query · tab completes view and column names (nothing to complete:
+  it stays in the editor) · ctrl+↑↓ history · ctrl+s save the query · ctrl+o saved queries
+  ctrl+e export CSV/Parquet · Esc: the results table · no highlighting over 10,000 characters
 
 [b]Compare (7)[/b]
   g  group runs whose config differs only by seed (mean and 95% band) or show each run

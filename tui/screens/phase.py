@@ -36,9 +36,11 @@ def opening_read(lab, current: int | None, request: tuple = FRESH_LAYERS,
     default one's grids and layers (tui/read_ahead.py makes it ahead, with the defaults of a
     view just opened; the answer stands for the experiment it chose as well)."""
     def work():
-        ids = set(lab.read("phase_experiments"))
+        # a sweep queued or running is listed (and chosen) before its first runs are stored
+        planned = frozenset(lab.read("phase_planned"))
+        ids = set(lab.read("phase_experiments")) | planned
         exps = [e for e in lab.read("experiments_panel") if e["experiment_id"] in ids]
-        choice = pickers.pick_default(exps, current, ("fig4",))
+        choice = pickers.pick_default(exps, current, ("fig4",), planned)
         if choice is None:
             return exps, choice, None, None
         return (exps, choice, read_grids(lab, choice, colouring),
@@ -90,6 +92,10 @@ class PhaseScreen(PhaseControls, LabScreen):
         self.experiment: int | None = None
         self.experiment_name = ""
         self.asked: int | None = None  # the current experiment at the last reload
+        self.wanted: int | None = None  # the experiment the view asked for last
+        self.loading: int | None = None  # picked, its grids not here yet
+        self.exps: dict[int, dict] = {}  # the picker's experiments, by id
+        self.info_grid: str | None = None  # the grid the cursor line describes
         self.colouring = FIRST_COLOURING
         self.grids: list[dict] = []  # one per setup
         self.slots: dict[str, tuple] = {}  # grid id -> (grid, its slots: pm.slots)
@@ -118,24 +124,26 @@ class PhaseScreen(PhaseControls, LabScreen):
         # Textual resumes a new screen twice after its mount: reload only for an experiment
         # chosen elsewhere since (each reload read everything again, on the user's wait).
         if self.app.current_experiment not in (None, self.experiment, self.asked):
-            self.reload()
+            self.reload(self.app.current_experiment)
 
     def action_reload(self) -> None:
         self.reload()
 
-    def reload(self) -> None:
-        """The experiments with a phase sweep, and the default one's grids in the same
-        worker (one round trip fewer before the grids show), or read ahead."""
+    def reload(self, prefer: int | None = None) -> None:
+        """The experiments with a phase sweep, and the grids of the one on show (else the
+        app's current one, else a default) in the same worker (one round trip fewer before
+        the grids show), or read ahead."""
         self.asked = self.app.current_experiment
-        key, work, _ = opening_read(self.lab, self.asked, self.layer_request(), self.colouring)
+        want = next((e for e in (prefer, self.wanted, self.asked) if e is not None), None)
+        key, work, _ = opening_read(self.lab, want, self.layer_request(), self.colouring)
         self.app.read_ahead.fetch(self, "experiments", key, work)
 
     def on_data_changed(self, message: DataChanged) -> None:
-        self.reload()
+        self.reload()  # a unit stored, an experiment queued or finished: read it all again
 
     def load(self, experiment: int) -> None:
         """The grids and their layers in one worker: the diagram is painted once."""
-        self.experiment = experiment
+        self.wanted = self.loading = experiment
         request, colouring = self.layer_request(), self.colouring
         fetch(self, "grids", lambda: (read_grids(self.lab, experiment, colouring),
                                       self.read_layers(experiment, request)))
@@ -147,20 +155,33 @@ class PhaseScreen(PhaseControls, LabScreen):
             return
         if message.key == "experiments":
             exps, choice, grids, layers = message.value
+            self.exps = {e["experiment_id"]: e for e in exps}
+            if self.loading not in (None, choice):  # read before the user picked another
+                pickers.fill(self.query_one("#experiment", Select), exps, self.loading)
+                return
             pickers.fill(self.query_one("#experiment", Select), exps, choice)
-            self.experiment_name = next((e["name"] for e in exps
-                                         if e["experiment_id"] == choice), "")
-            self.experiment = choice
-            if layers is not None:
-                self.take_layers(layers)
-            self.show_grids(grids or [])
+            self.show_experiment(choice, grids or [], layers)
         elif message.key == "grids":
             grids, layers = message.value
-            if layers["experiment"] == self.experiment:
-                self.take_layers(layers)
-                self.show_grids(grids)
+            if layers["experiment"] == self.wanted:
+                self.loading = None
+                self.show_experiment(layers["experiment"], grids, layers)
         else:
             self.layer_fetched(message)
+
+    def show_experiment(self, experiment: int | None, grids: list[dict],
+                        layers: dict | None) -> None:
+        """Everything the view says, of one experiment at once: its name and state, grids,
+        layers (what is on screen and its export never mix two experiments)."""
+        self.experiment = self.wanted = experiment
+        self.experiment_name = (self.exps.get(experiment) or {}).get("name", "")
+        if layers is not None:
+            self.take_layers(layers)
+        self.show_grids(grids)
+
+    def experiment_state(self) -> str:
+        """The shown experiment's status and stored runs: "running, 120/400 runs"."""
+        return pickers.state(self.exps.get(self.experiment))
 
     # -- layout ----------------------------------------------------------------------------
     def fit(self) -> int:
@@ -206,13 +227,30 @@ class PhaseScreen(PhaseControls, LabScreen):
         if grids:
             self.paint()
         else:
+            self.drawn = []
             self.query_one("#legend", Static).update("")
-            self.query_one("#phase-title", Static).update("")
+            self.query_one("#phase-title", Static).update("" if self.experiment is None else (
+                pl.title(self.experiment, self.experiment_name, self.shown_layers(),
+                         self.experiment_state())))
+            self.query_one("#cell-info", Static).update("")
         # exclusive: a newer layout cancels a mount still under way
-        self.run_worker(self._mount_rows([row for row, _ in rows.values()]),
+        self.run_worker(self._mount_rows([row for row, _ in rows.values()], self.empty_text()),
                         group="mount-grids", exclusive=True)
 
-    async def _mount_rows(self, rows: list[Horizontal]) -> None:
+    def empty_text(self) -> str:
+        """What the view says where it has no grid to draw."""
+        e = self.exps.get(self.experiment)
+        if e is None:
+            return ("No sweep over data.sparsity × data.last_importance in this lab yet. "
+                    "Queue fig4 (2 → preset fig4) to make one.")
+        if e["status"] in ("queued", "running"):
+            return (f"Experiment {self.experiment} is {e['status']} ({pickers.state(e)}): its "
+                    "phase diagram fills in here as its units are stored (each setup once "
+                    "it has two sparsities and two importances).")
+        return (f"Experiment {self.experiment} has no setup swept over both data.sparsity and "
+                "data.last_importance.")
+
+    async def _mount_rows(self, rows: list[Horizontal], empty: str = "") -> None:
         """The rows of grids, painted already, in one layout and one frame: rows no longer
         shown go, new ones are mounted in their place, the others stay."""
         box = self.query_one("#phase-grids", ScrollableContainer)
@@ -220,9 +258,7 @@ class PhaseScreen(PhaseControls, LabScreen):
         with self.app.batch_update():
             await box.remove_children([c for c in box.children if id(c) not in keep])
             if not rows:
-                await box.mount(Static(
-                    "No sweep over data.sparsity × data.last_importance in this experiment. "
-                    "Queue fig4 (2 → preset fig4) to make one."))
+                await box.mount(Static(empty, classes="phase-empty"))
             if not any(row.parent is box for row in rows):  # all new: one mount
                 await box.mount_all(rows)
             else:  # each new row after the one before it, placed now, awaited together
@@ -262,8 +298,15 @@ class PhaseScreen(PhaseControls, LabScreen):
                 self.drawn.append({"title": widget.title, "colours": colours, "row": gi,
                                    "y_ticks": y_ticks, "x_ticks": x_ticks,
                                    "caption": caption, "marks": widget.flagged})
-        if isinstance(self.focused, CellGrid):  # the values under the cursor changed too
+        # the values under the cursor changed too (another experiment's, or more runs)
+        if isinstance(self.focused, CellGrid):
             self.focused.post_message(CellGrid.Moved(self.focused, *self.focused.cursor))
+        else:  # the focus on a picker: the line still describes the grid it last did
+            grid = self.widgets.get(self.info_grid or "")
+            if grid is None:
+                self.query_one("#cell-info", Static).update("")
+            else:
+                self.describe(grid, *grid.cursor)
 
     def legend(self, lo, hi):
         label = pm.colouring_info(self.colouring)[0]
@@ -307,13 +350,18 @@ class PhaseScreen(PhaseControls, LabScreen):
     def on_cell_grid_moved(self, message: CellGrid.Moved) -> None:
         if not message.grid.has_focus:  # repainting moves every grid's cursor
             return
-        cell = self.cell_at(message.grid.id, message.col, message.row)
+        self.describe(message.grid, message.col, message.row)
+
+    def describe(self, grid: CellGrid, col: int, row: int) -> None:
+        """The cursor line: the cell at (col, row) of a grid, of the experiment shown."""
+        self.info_grid = grid.id
+        cell = self.cell_at(grid.id, col, row)
         info = self.query_one("#cell-info", Static)
         if cell is None:
-            info.update(f"{message.grid.title}: no run here")
+            info.update(f"{grid.title}: no run here")
             return
         info.update(
-            f"[b]{message.grid.title}[/b]  sparsity {num(cell['sparsity'])}  "
+            f"[b]{grid.title}[/b]  sparsity {num(cell['sparsity'])}  "
             f"I_last {num(cell['last_importance'])}  │ norm {num(cell['norm'])}  "
             f"superposition {num(cell['superposition'])} (all j {num(cell['superposition_all'])})"
             f"  dim {num(cell['dimensionality'])}  loss {num(cell['eval_loss'])}  "

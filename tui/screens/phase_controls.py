@@ -28,8 +28,8 @@ def layer_asks(request: tuple, exp: int) -> tuple[int | None, str | None]:
 
 
 class PhaseControls:
-    """Needs from the screen: experiment, experiment_name, colouring, lab, show_grids,
-    paint, query_one, notify."""
+    """Needs from the screen: experiment, experiment_name, experiment_state, colouring, lab,
+    show_grids, paint, query_one, notify."""
 
     overlay: pl.Layers
     final_grids: list[dict]
@@ -38,7 +38,7 @@ class PhaseControls:
         self.overlay = pl.Layers()
         self.final_grids = []
         self.step_target: int | None = None  # the step asked for, until its data arrives
-        self._colouring_keys: tuple[str, ...] = ()
+        self._colouring_keys: tuple = ()
 
     def shown_layers(self) -> pl.Layers:
         """The layers of the experiment on show (none while another one's are loaded)."""
@@ -120,9 +120,11 @@ class PhaseControls:
     def _sync_colourings(self) -> bool:
         """The colouring choices with this experiment's metrics; True when they changed."""
         options = pl.colourings(self.overlay)
-        if tuple(options) == self._colouring_keys:
+        # keys and labels: another experiment's metric of the same name says "no values
+        # here" where this one has values
+        if tuple(options.items()) == self._colouring_keys:
             return False
-        self._colouring_keys = tuple(options)
+        self._colouring_keys = tuple(options.items())
         current = self.colouring if self.colouring in options else "paper"
         select = self.query_one("#colouring", Select)
         with select.prevent(Select.Changed):  # the caller repaints
@@ -136,7 +138,7 @@ class PhaseControls:
         """Update the title line; the legend with its line on seed stability."""
         layers = self.shown_layers()
         self.query_one("#phase-title", Static).update(
-            pl.title(self.experiment, self.experiment_name, layers))
+            pl.title(self.experiment, self.experiment_name, layers, self.experiment_state()))
         lines = [pl.stability_line(self.grids, layers)]
         name = pl.metric_name(self.colouring)
         if name is not None and name not in layers.values:
@@ -153,7 +155,8 @@ class PhaseControls:
 
     def plain_title(self) -> str:
         layers = self.shown_layers()
-        return Text.from_markup(pl.title(self.experiment, self.experiment_name, layers)).plain
+        return Text.from_markup(pl.title(self.experiment, self.experiment_name, layers,
+                                         self.experiment_state(), hints=False)).plain
 
     def flags(self, grid: dict, slot) -> set[tuple[int, int]]:
         """Unstable cells of one grid's slots (marked at the final weights only)."""

@@ -14,7 +14,7 @@ from ..fetch import Fetched, fetch
 from ..format import bar, running_line
 from ..history import History
 from ..messages import DataChanged, LabStatus
-from ..runs_view import RunsView
+from ..runs_view import EXPERIMENT_COLUMNS, RunsView, experiment_rows, status_markup
 from ..settings import Named
 from ..widgets.key_bar import KeyBar
 from ..widgets.virtual_table import VirtualTable
@@ -29,8 +29,6 @@ phase diagrams in their quick form ([i]fig4 --quick[/i]): 400 small models that 
 a minute, then press [b]3[/b] to see the phase diagram fill in.
 
 Or press [b]2[/b] to pick another preset, [b]?[/b] for every key, [b]ctrl+p[/b] for the commands."""
-
-EXPERIMENT_COLUMNS = ("id", "name", "status", "progress", "runs", "device", "created")
 
 
 class RunsScreen(RunsColumns, LabScreen):
@@ -148,7 +146,11 @@ class RunsScreen(RunsColumns, LabScreen):
             self.reload()
 
     def _caption(self, total: int) -> None:
-        scope = f"experiment {self.scope} · " if self.scope is not None else ""
+        scope = ""
+        if self.scope is not None:
+            name = next((e["name"] for e in self.experiments
+                         if e["experiment_id"] == self.scope), "")
+            scope = f"experiment {self.scope} {escape(name)} · "
         v = self.view
         sort = f"sorted by {v.order_by}{' desc' if v.descending else ''}" if v.order_by \
             else "unsorted"
@@ -165,15 +167,10 @@ class RunsScreen(RunsColumns, LabScreen):
         table = self.query_one("#experiments", DataTable)
         selected = self.selected_experiment()
         table.clear()
-        running = self.app.running or {}
-        for e in experiments:
-            progress = e.get("progress")
-            if running.get("experiment_id") == e["experiment_id"] and running.get("work_total"):
-                progress = running["work_done"] / running["work_total"]
-            table.add_row(e["experiment_id"], escape(e["name"]), _status(e["status"]),
-                          bar(progress if e["status"] != "queued" else 0.0), e["n_runs"],
-                          e.get("device") or "", (e.get("created_at") or "")[:16],
-                          key=str(e["experiment_id"]))
+        # Long names are cut to the width (Enter on the experiment names it in full).
+        for row in experiment_rows(experiments, self.app.running or {},
+                                   self.size.width or self.app.size.width):
+            table.add_row(*row, key=str(row[0]))
         if selected is not None and str(selected) in table.rows:
             table.move_cursor(row=table.get_row_index(str(selected)))
         if empty:
@@ -205,10 +202,14 @@ class RunsScreen(RunsColumns, LabScreen):
         if key in table.rows and running.get("work_total"):
             table.update_cell(key, "progress", bar(running["work_done"] /
                                                    running["work_total"]))
-            table.update_cell(key, "status", _status("running"))
+            table.update_cell(key, "status", status_markup("running"))
 
     def on_data_changed(self, message: DataChanged) -> None:
         self.reload()
+
+    def on_resize(self, event) -> None:
+        if self.experiments:
+            self.show_experiments(self.experiments)  # names cut to the new width
 
     # -- events ----------------------------------------------------------------------------
     def on_input_submitted(self, event: Input.Submitted) -> None:
@@ -294,12 +295,6 @@ class RunsScreen(RunsColumns, LabScreen):
                 fetch(self, "cancel", lambda: self.lab.call("cancel", exp))
         self.app.push_screen(Confirm(f"Cancel experiment {exp} ({escape(e.get('name', ''))}, "
                                      f"{status})? {lost}.", yes="cancel it"), answered)
-
-
-def _status(status: str) -> str:
-    colour = {"running": "yellow", "queued": "cyan", "done": "green", "failed": "red",
-              "cancelled": "magenta", "interrupted": "red"}.get(status, "white")
-    return f"[{colour}]{status}[/]"
 
 
 def _queue_line(status: dict) -> str:

@@ -13,8 +13,9 @@ from textual.widgets import Static, TextArea
 from ..fetch import Fetched, fetch
 from ..history import History
 from ..settings import Named
-from ..sql_complete import VIEWS, candidates, word_before
+from ..sql_complete import VIEWS, candidates, near_cursor, word_before
 from ..widgets.key_bar import KeyBar
+from ..widgets.sql_editor import HIGHLIGHT_MAX, SqlEditor
 from ..widgets.virtual_table import VirtualTable
 from .base import LabScreen
 from .choosers import NamePicker
@@ -61,8 +62,8 @@ class SqlScreen(LabScreen):
 
     def compose(self) -> ComposeResult:
         yield from self.top_bars()
-        editor = TextArea(EXAMPLE, language=sql_language(), id="query", soft_wrap=True,
-                          tab_behavior="focus", show_line_numbers=False)
+        editor = SqlEditor(EXAMPLE, grammar=sql_language(), id="query", soft_wrap=True,
+                           tab_behavior="focus", show_line_numbers=False)
         editor.theme = "monokai" if sql_language() else editor.theme
         yield editor
         yield Static(HINT, id="sql-complete")
@@ -81,8 +82,8 @@ class SqlScreen(LabScreen):
         fetch(self, "names", names)
 
     @property
-    def editor(self) -> TextArea:
-        return self.query_one("#query", TextArea)
+    def editor(self) -> SqlEditor:
+        return self.query_one("#query", SqlEditor)
 
     @property
     def table(self) -> VirtualTable:
@@ -148,27 +149,45 @@ class SqlScreen(LabScreen):
     def on_text_area_selection_changed(self, event: TextArea.SelectionChanged) -> None:
         self._update_completions()
 
-    def _update_completions(self) -> None:
+    def _prefix(self) -> str:
         editor = self.editor
         row, col = editor.cursor_location
         line = editor.document.get_line(row) if row < editor.document.line_count else ""
-        prefix = word_before(line, col)
-        self.completions = candidates(prefix, self.columns, editor.text)
+        return word_before(line, col)
+
+    def _update_completions(self) -> None:
+        editor = self.editor
+        row, col = editor.cursor_location
+        prefix = self._prefix()
+        self.completions = candidates(prefix, self.columns,
+                                      near_cursor(editor.document.lines, row, col))
         box = self.query_one("#sql-complete", Static)
         if self.completions:
             first, rest = self.completions[0], self.completions[1:]
             box.update(f"tab → [b]{escape(first)}[/b]  [dim]{escape('  '.join(rest))}[/]")
+        elif editor.size_limited:
+            box.update(f"[dim]no highlighting above {HIGHLIGHT_MAX:,} characters · "
+                       "ctrl+r runs · Esc: the results table[/]")
         else:
             box.update(HINT)
 
     def action_complete(self) -> None:
         editor = self.editor
-        if self.focused is not editor or not self.completions:
+        if self.focused is not editor:
             self.focus_next()
             return
+        # Tab never leaves the editor (Esc does): keys typed after it must land in the query.
         row, col = editor.cursor_location
-        prefix = word_before(editor.document.get_line(row), col)
-        editor.replace(self.completions[0], (row, col - len(prefix)), (row, col))
+        prefix = self._prefix()
+        if self.completions:
+            editor.replace(self.completions[0], (row, col - len(prefix)), (row, col))
+        elif not prefix:
+            editor.insert("    ")  # indents
+        else:
+            box = self.query_one("#sql-complete", Static)
+            why = "column names are still loading" if not self.columns else "no name starts so"
+            box.update(f"[dim]tab: nothing to complete for {escape(prefix)!r} ({why}) · "
+                       "Esc: the results table[/]")
 
     # -- history and saved queries ---------------------------------------------------------
     def action_history(self, step: int) -> None:
