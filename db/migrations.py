@@ -13,6 +13,7 @@ from .migration_crosscoder import NEW_VIEWS as CROSSCODER_VIEWS
 from .migration_dynamics import DYNAMICS_MIGRATION
 from .migration_dynamics import NEW_CHUNK_TABLES as DYNAMICS_TABLES
 from .migration_dynamics import NEW_VIEWS as DYNAMICS_VIEWS
+from .migration_engine_version import ENGINE_VERSION_MIGRATION
 from .migration_fidelity import FIDELITY_MIGRATION
 from .migration_fidelity import NEW_VIEWS as FIDELITY_VIEWS
 
@@ -200,6 +201,7 @@ MIGRATIONS: list[tuple[int, str]] = [
     (4, FIDELITY_MIGRATION),
     (5, DYNAMICS_MIGRATION),
     (6, CROSSCODER_MIGRATION),
+    (7, ENGINE_VERSION_MIGRATION),
 ]
 
 LATEST = MIGRATIONS[-1][0]

@@ -56,14 +56,31 @@ class Config:
     name: str = "experiment"
 
     def problems(self) -> list[str]:
+        return self.section_problems() + self.sweep.problems()
+
+    def section_problems(self) -> list[str]:
+        """The [model] [data] [train] problems alone (a sweep point's: its sweep is the
+        experiment's, checked once)."""
         return (self.model.problems() + self.data.problems(self.model.n_features)
-                + self.train.problems() + self.sweep.problems())
+                + self.train.problems())
 
     def validated(self) -> Config:
         problems = self.problems()
+        if problems and self.sweep.variants and not self.sweep.problems():
+            # With variants the base alone never trains: a field they set again is checked
+            # with their values (k = 2 is fine when every variant sets n_experts or k).
+            problems = self._variant_problems()
         if problems:
             raise ConfigError(problems)
         return self
+
+    def _variant_problems(self) -> list[str]:
+        from .sweep import apply_overrides  # (sweep imports this module)
+        out: list[str] = []
+        for variant in self.sweep.variants:
+            out += [p for p in apply_overrides(self, variant).section_problems()
+                    if p not in out]
+        return out
 
     def to_dict(self) -> dict:
         d = {s: _plain(dataclasses.asdict(getattr(self, s))) for s in SECTIONS}

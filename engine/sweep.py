@@ -57,16 +57,17 @@ def expand(cfg: Config) -> list[RunSpec]:
     keys = [k for k, _ in cfg.sweep.axes]
     grids = [v for _, v in cfg.sweep.axes]
     runs: list[RunSpec] = []
-    problems: list[str] = []
+    problems: list[str] = list(cfg.sweep.problems())  # every point shares the sweep
     point = 0
     for variant in cfg.sweep.variants or ((),):
         for combo in itertools.product(*grids):
             overrides = list(variant) + list(zip(keys, combo, strict=True))
             pc = apply_overrides(cfg, overrides)
-            for p in pc.problems():
+            found = pc.section_problems()
+            for p in found:
                 if p not in problems:
                     problems.append(p)
-            if not pc.problems():
+            if not found:
                 for s in range(pc.train.seeds):
                     runs.append(RunSpec(pc.model, pc.data, pc.train, pc.train.seed + s, point,
                                         tuple(overrides)))

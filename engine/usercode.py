@@ -126,7 +126,8 @@ def import_module(module_name: str, path: str = ""):
         if name in sys.modules:
             module = sys.modules[name]
             continue
-        spec = importlib.machinery.PathFinder.find_spec(name, module.__path__)
+        where = getattr(module, "__path__", None)
+        spec = None if where is None else importlib.machinery.PathFinder.find_spec(name, where)
         if spec is None:
             raise ModuleNotFoundError(f"No module named {name!r}", name=name)
         if not isinstance(spec.loader, SourceOnlyLoader):

@@ -5,8 +5,9 @@ from the current folder too, which is recorded with it). `add` checks it in a ch
 (moelab/metric_check.py: it imports, takes f(run, **options), returns a scalar or a value
 per expert / feature on a test run) and registers it: every experiment queued afterwards
 computes it for each run, in the worker. `compute` fills it for runs already stored, loading
-the module from its recorded folder. Bad input is one line and exit status 2, with nothing written; a metric that
-raises for a run is one line for that run, and nothing is stored for it.
+the module from its recorded folder. Bad input is one line and exit status 2, with nothing
+written; a metric that raises for a run is one line for that run, and nothing is stored
+for it.
 """
 
 from __future__ import annotations

@@ -45,7 +45,7 @@ report = {"connected": [], "ran": [], "pages": []}
 for port in ports:
     for addr, sec in ((f"tcp://127.0.0.1:{port}", None),
                       (f"tls://127.0.0.1:{port}", Security.temporary())):
-        signal.alarm(45)
+        signal.alarm(12)
         try:
             with Client(addr, security=sec, timeout=5) as c:
                 report["connected"].append(addr)

@@ -9,12 +9,13 @@ import time
 
 import pytest
 from crosscoder_support import crosscoder_db
-from test_tui_support import FakeClient, run_app_test, seeded_db, text, until
+from test_tui_support import FakeClient, open_form, run_app_test, seeded_db, text, until
 from textual import events
 
 from moelab.tui import crosscoder_model as M
 from moelab.tui.screens.compare import CompareScreen
 from moelab.tui.screens.crosscoder import CrosscoderScreen
+from moelab.tui.screens.help import HelpScreen
 from moelab.tui.screens.runs import RunsScreen
 from moelab.tui.screens.sql import SqlScreen
 
@@ -190,3 +191,104 @@ def test_crosscoder_histogram_legend_is_beside_the_bars_not_on_them():
             assert f"{M.CLASSES[c][0]} {sum(counts[c])}" in str(key.render())
         assert key.region.height and not key.region.overlaps(plot.region)
     run_app_test(FakeClient(crosscoder_db()), body, size=(100, 30))
+
+
+def test_form_checks_a_field_every_variant_overrides_per_variant_not_against_the_base():
+    client = FakeClient(seeded_db())
+
+    async def body(app, pilot):
+        screen = await open_form(app, pilot)  # fig4: every variant sets model.k
+        screen.inputs["model.k"].value = "2"  # the base's n_experts is 1
+        await until(pilot, lambda: "changes nothing" in text(app, "#problems")
+                    and "✓" in text(app, "#summary"), timeout=30)
+        assert "✗" not in text(app, "#problems")
+        # A variant that takes k from the base, with two experts: k = 2 is fine for it ...
+        await pilot.press("ctrl+n")
+        await until(pilot, lambda: "✓" in text(app, "#summary")
+                    and "9 variants" in text(app, "#summary"), timeout=30)
+        assert text(app, "#problems") == ""  # no longer every variant: the edit counts
+        # ... and with one expert it is not: still checked, per variant.
+        screen.variant_inputs[-1].value = "model.n_experts = 1"
+        await until(pilot, lambda: "✗" in text(app, "#problems"), timeout=30)
+        assert "k" in text(app, "#problems")
+        screen.variant_inputs[-1].value = "model.n_experts = 2"
+        await until(pilot, lambda: "✓" in text(app, "#summary"), timeout=30)
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: len(client.submitted) == 1, timeout=30)
+    run_app_test(client, body, size=(120, 40))
+    raw = client.submitted[0][0]
+    assert raw["model"]["k"] == 2 and raw["sweep"]["variants"][-1] == {"model": {"n_experts": 2}}
+
+
+def test_form_keys_ctrl_u_clears_arrows_move_and_help_tells_the_truth():
+    client = FakeClient(seeded_db())
+
+    async def body(app, pilot):
+        screen = await open_form(app, pilot)
+        steps = screen.inputs["train.steps"]
+        steps.focus()
+        await pilot.press("home", "right")  # the cursor inside the value
+        await pilot.press("ctrl+u")
+        assert steps.value == ""  # the whole field, not only left of the cursor
+        await pilot.press("down")
+        fields = screen.text_fields()
+        assert app.focused is fields[fields.index(steps) + 1]
+        await pilot.press("up", "up")
+        assert app.focused is fields[fields.index(steps) - 1]
+        await pilot.press("escape", "question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen))
+        help_text = str(app.screen.query_one("Static").render())
+        assert "✕" not in help_text  # the form has no such button
+        assert "ctrl+u empties" in help_text and "↑ ↓ move between fields" in help_text
+    run_app_test(client, body, size=(120, 40))
+
+
+def test_form_clears_the_name_after_queueing():
+    client = FakeClient(seeded_db())
+
+    async def body(app, pilot):
+        await open_form(app, pilot)
+        app.screen.query_one("#name").value = "lb off"
+        await pilot.pause(0.3)  # the name is checked with the form
+        await until(pilot, lambda: "✓" in text(app, "#summary"), timeout=30)
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: len(client.submitted) == 1, timeout=30)
+        await until(pilot, lambda: app.screen.query_one("#name").value == "")
+        await pilot.pause(0.3)  # the cleared name is checked again
+        await until(pilot, lambda: "✓" in text(app, "#summary"), timeout=30)
+        await pilot.press("ctrl+r")
+        await until(pilot, lambda: len(client.submitted) == 2, timeout=30)
+    run_app_test(client, body, size=(120, 40))
+    assert client.submitted[0][3] == "lb off"
+    assert client.submitted[1][3] in (None, "fig4 --quick")  # the preset's default name
+
+
+def test_form_estimate_leaves_out_imported_runs(tmp_path):
+    import shutil
+
+    from test_npz_import import write_npz
+
+    from moelab.cli import main
+    from moelab.db import open_store
+    from moelab.tui.format import duration
+
+    db = tmp_path / "lab.duckdb"
+    shutil.copy(seeded_db(), db)
+    # Imported runs: the authors' 5,000 steps each and no training time.
+    for i in range(3):
+        npz = write_npz(tmp_path / f"{i}.npz")
+        assert main(["import", "npz", str(npz), "--db", str(db)]) == 0
+    with open_store(db, read_only=True) as store:
+        _, rows = store.query("SELECT sum(train_seconds) / sum(steps) FROM runs "
+                              "WHERE imported_from IS NULL")
+    trained = rows[0][0]
+    client = FakeClient(db)
+
+    async def body(app, pilot):
+        screen = await open_form(app, pilot)
+        await until(pilot, lambda: screen.seconds_per_step is not None
+                    and "about" in text(app, "#summary"), timeout=30)
+        assert screen.seconds_per_step == pytest.approx(trained)
+        expected = duration(screen.checked.model_steps * trained)
+        assert f"about {expected} " in text(app, "#summary")
+    run_app_test(client, body, size=(120, 40))

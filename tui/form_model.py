@@ -163,3 +163,29 @@ def breakdown(raw: dict) -> str:
     seeds = raw.get("train", {}).get("seeds", 1)
     parts.append(f"{seeds} seed{'s' if seeds != 1 else ''}")
     return " × ".join(parts)
+
+
+def which_variants(indices: list[int]) -> str:
+    if len(indices) > 2 and indices == list(range(indices[0], indices[-1] + 1)):
+        return f"variants {indices[0]}–{indices[-1]}"
+    return ("variant " if len(indices) == 1 else "variants ") + ", ".join(map(str, indices))
+
+
+def size_of(raw: dict, name: str, past: float | None = None) -> str | None:
+    """The question (markup) to ask before queueing a checked form, None when it trains for
+    under a day, or TooBig: a thread's work, refusing what cannot fit this machine as
+    `moelab run` does. `past`: seconds at the speed of this database's past runs, when
+    known (the engine's cost model can be far off for small models)."""
+    from rich.markup import escape
+
+    from moelab.engine.config import from_dict
+    from moelab.engine.estimate import DAY, check_fits, human_time
+    est = check_fits(from_dict(raw, name=name), yes=True)
+    if max(est.seconds, past or 0.0) <= DAY:
+        return None
+    lines = ["[b]This experiment would train for more than a day.[/b]", "",
+             f"engine's estimate: about [b]{human_time(est.seconds)}[/b] ({escape(est.line())})"]
+    if past is not None:
+        lines.append(f"at the speed of this database's past runs: about "
+                     f"[b]{human_time(past)}[/b]")
+    return "\n".join([*lines, "", "[dim]Rough estimates.[/] Queue it?"])

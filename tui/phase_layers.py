@@ -171,13 +171,33 @@ def title(experiment: int | None, name: str, layers: Layers, state: str = "",
     """What the diagram is, in a line or two: which experiment and how far it is trained
     (state), how its points were chosen, which step."""
     state = f" ({escape(state)})" if state else ""
-    head = (f"[b]experiment {experiment} {escape(name)}[/b]{state}: last feature, "
+    head = (f"[b]experiment {experiment} {escape(brief(name))}[/b]{state}: last feature, "
             f"{step_label(layers, hints)}")
     if layers.source is not None:
-        return f"{head} · {escape(imported_text(layers.source))}"
+        return f"{head} · {escape(imported_brief(layers.source))}"
     seeds = max((n for n, _ in layers.stability.values()), default=1)
     return head + (f" · best of {seeds} seeds per point" if seeds > 1
                    else " · one run per point")
+
+
+def brief(name: str, most: int = 40) -> str:
+    """A name cut for a title line (an import's lists every file; the picker shows it)."""
+    return name if len(name) <= most else name[:most - 1] + "…"
+
+
+def imported_brief(info: dict) -> str:
+    """The authors' files and seeds in a few words (figures.data.imported_text is the
+    full sentence): every file's save time made the title seven lines long."""
+    files = info.get("files") or []
+    if len(files) <= 2:  # one or two: named, as imported_text names them
+        return imported_text(info).replace(" (only its weights are in the file)", "")
+    saved = sorted(str(f.get("saved_at"))[:10] for f in files)
+    span = saved[0] if saved[0] == saved[-1] else f"{saved[0]} – {saved[-1]}"
+    known = [n for n in info.get("seeds", []) if n]
+    seeds = ("seeds per cell not in the files" if not known else
+             f"their best of {known[0] if len(known) == 1 else f'{min(known)}–{max(known)}'}"
+             " seeds per cell")
+    return f"imported from the authors' {len(files)} files (saved {span}): {seeds}"
 
 
 def stability_line(grids: list[dict], layers: Layers) -> str:

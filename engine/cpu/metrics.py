@@ -323,6 +323,7 @@ def lens(lo, hi, W, b, router, u, pp, ls, k, switch, importance, usage, full_los
     x = np.empty(n)
     probs = np.empty(E)
     chosen = np.empty(E)
+    pick = np.empty(E)
     g = np.empty(E)
     h = np.empty(m)
     y = np.empty((E, n))
@@ -340,17 +341,24 @@ def lens(lo, hi, W, b, router, u, pp, ls, k, switch, importance, usage, full_los
                 _expert_out(W[inst], b[inst], e, x, h, y[e])
             _top_k(probs, k, -1, chosen)
             _gates(probs, chosen, switch, g)
-            full_loss[inst] += _lens_loss(x, y, g, imp)
+            full = _lens_loss(x, y, g, imp)
+            full_loss[inst] += full
             total = 0.0
             for e in range(E):
                 total += g[e]
             for e in range(E):
                 usage[inst, e] += g[e] / max(total, 1e-30)
-            _top_k(probs, 1, -1, chosen)
-            _gates(probs, chosen, switch, g)
-            top1_loss[inst] += _lens_loss(x, y, g, imp)
+            if k == 1:  # the top-1 model is the model
+                top1_loss[inst] += full
+            else:
+                _top_k(probs, 1, -1, pick)
+                _gates(probs, pick, switch, g)
+                top1_loss[inst] += _lens_loss(x, y, g, imp)
             for e in range(E):
+                if chosen[e] == 0.0:  # removing an expert the input does not use changes
+                    ablation[inst, e] += full  # nothing: the same gates, the same loss
+                    continue
                 # e removed: its place goes to the next in line
-                _top_k(probs, k, e, chosen)
-                _gates(probs, chosen, switch, g)
+                _top_k(probs, k, e, pick)
+                _gates(probs, pick, switch, g)
                 ablation[inst, e] += _lens_loss(x, y, g, imp)

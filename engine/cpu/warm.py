@@ -25,7 +25,7 @@ def warm() -> float:
     # the fields of engine.train.BatchSettings (a namespace: cpu/ must not import train,
     # which imports cpu/)
     settings = SimpleNamespace(p=np.full((2, n), 0.5), importance=np.ones((2, n)),
-                             last_scale=np.ones(2), lb_coef=np.full(2, 0.01))
+                               last_scale=np.ones(2), lb_coef=np.full(2, 0.01))
     tr = CpuTrainer(init, settings, [1, 2], k=k, gating="renorm", reduction="sum",
                     batch_size=8, lr=1e-3, weight_decay=0.01, threads=1)
     tr.steps(1, 2)
@@ -33,6 +33,14 @@ def warm() -> float:
     tr.close()
     loss_and_grads(init, rng.random((2, 8, n)), settings.importance, settings.lb_coef, k,
                    "renorm")
+    # the per-run metrics after training (engine/cpu/metrics.py)
+    from . import metrics_run
+    W, b, router = init
+    mono = np.ones((2, E, n), bool)
+    metrics_run.routing_stats(W, b, router, k, settings.p, settings.last_scale, mono, None, 8, 0)
+    metrics_run.dense_usage(router, k, mono, rng.random((8, n)))
+    metrics_run.lens(W, b, router, k, "renorm", settings.importance, settings.p,
+                     settings.last_scale, 8, 0, 1.0)
     return time.perf_counter() - t0
 
 

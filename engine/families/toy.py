@@ -14,6 +14,7 @@ from ..data import density
 from ..summary import summarize
 from ..sweep import RunSpec, expand
 from ..train import LOGGED, BatchResult, train_batch
+from ..version import ENGINE_VERSION
 
 NAME = "toy"
 
@@ -96,6 +97,7 @@ def run_tables(runs: list[RunSpec], res: BatchResult, chosen: np.ndarray) -> dic
         "eval_loss": res.eval_loss.astype(np.float64),
         **s["runs"],
         "config": col(lambda r: r.to_json()),
+        "engine_version": np.full(n_inst, ENGINE_VERSION),
     }
     experts = s["experts"]
     features = s["features"]

@@ -6,9 +6,9 @@ or a Dask cluster: engine/executors), and serves the CLI and the TUI over a Unix
   client.py     ServiceClient, connect(), service_running(): what clients import (stdlib only)
   launch.py     start/stop the detached service process
   main.py       the service process: lock, store, recovery, socket, shutdown
-  core.py       LabService: the API's operations, planning and storing units
-  lifecycle.py  the Status enum and the allowed changes of an experiment's status
-  scheduler.py  the queue loop: one experiment at a time, units through the executor
+  core.py       LabService: the API's operations and the queue's transitions
+  scheduler.py  the queue loop: one experiment at a time, run by engine/runner.py
+  ledger.py     the runner's Ledger here: the Store under the service's lock
   server.py     the socket server; events.py the progress fan-out; protocol.py the wire format
   configs.py, owners.py, paths.py: configs in the queue, who trains a running experiment,
                 the files beside the database

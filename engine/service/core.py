@@ -14,15 +14,15 @@ import os
 import threading
 import time
 
-from moelab.db import DiskFull, QueryRefused, Store, StoreError, run_read_query
+from moelab.db import QueryRefused, Store, StoreError, run_read_query
 from moelab.db import reads as db_reads
 from moelab.db import reads_service as queue_reads
 
 from ..client import ClientError
 from ..config import ConfigError
+from ..lifecycle import FINISHED, WAITING, Status, check
 from .configs import submitted_config
 from .events import EventHub
-from .lifecycle import FINISHED, WAITING, Status, check
 from .owners import foreground_alive, foreground_owner, service_mark
 from .paths import ServicePaths
 from .querylog import QueryRecord
@@ -32,7 +32,6 @@ log = logging.getLogger("moelab.service")
 
 CANCEL_WAIT = 15.0  # seconds cancel() waits for a running experiment to stop
 SAVE_PROGRESS_EVERY = 5.0  # seconds between progress writes to experiments.progress
-DISK_RETRY = 10.0  # seconds between tries to store a unit on a full disk
 
 
 class LabService:
@@ -232,61 +231,12 @@ class LabService:
         log.info("running experiment %s (%s)", eid, row["name"])
         return job
 
-    def plan_job(self, job: Job) -> list:
-        """Plan the experiment's units (the same plan at every start), record the plan, and
-        return the units not stored yet."""
-        from ..families import family_of
-        from ..plan import unit_work_default
-        try:  # the family (toy, crosscoder) from the config's "family" key
-            fam = family_of(job.config)
-            cfg = fam.config_from_stored(job.config)
-        except (ConfigError, ValueError, TypeError) as err:
-            raise ClientError(f"its stored config is no longer valid: {err}") from None
-        row = self.store.experiment(job.experiment_id) or {}
-        work = self.store.unit_work(job.experiment_id) or unit_work_default()
-        try:  # a crosscoder reads the runs it diffs here, and refuses runs it cannot diff
-            units = fam.plan(cfg, job.experiment_id, unit_work=work, store=self.store)
-        except (ConfigError, StoreError, ValueError, TypeError) as err:
-            raise ClientError(f"its stored config is no longer valid: {err}") from None
-        job.n_models = sum(u.n_runs for u in units)
-        self.store.set_plan(job.experiment_id, job.n_models, len(units), work)
-        stored = self.store.stored_units(job.experiment_id)
-        job.n_units = len(units)
-        job.work_total = sum(u.work for u in units)
-        job.units_stored = len(stored)
-        job.runs_stored = int(row.get("runs_stored") or 0)
-        job.work_stored = sum(u.work for u in units if u.index in stored)
-        if stored:
-            log.info("experiment %s resumes: %d of %d units stored", job.experiment_id,
-                     len(stored), len(units))
-        return [u for u in units if u.index not in stored]
-
-    def store_unit(self, job: Job, unit, result) -> int:
-        """Store one finished unit (idempotent). On a full disk the trained unit is held
-        here and stored again every few seconds until space frees or the service stops."""
-        point_sizes = dict(unit.point_sizes)
-        while True:
-            try:
-                with self.lock:
-                    ids = self.store.write_unit(job.experiment_id, unit.index, result.tables,
-                                                result.meta(), point_sizes)
-                job.notice = None
-                return len(ids) if ids is not None else 0
-            except DiskFull:
-                if self.stopping.is_set() or job.stopping():
-                    raise
-                need = _result_mb(result)
-                job.notice = (f"no space left on the device of {self.paths.db} (needs about "
-                              f"{need} MB more); trained units wait in memory and are stored "
-                              "when space frees")
-                log.error("%s", job.notice)  # the status and event carry it: the file can't
-                self.hub.publish({"type": "progress", **self.scheduler.running(job)})
-                time.sleep(DISK_RETRY)
-
-    def finish(self, job: Job, status: str, message: str) -> None:
+    def finish(self, job: Job, status: str, message: str, recorded: bool = False) -> None:
+        """The job is over: record its ending unless the runner did (it records the endings
+        the executor reports; an exception ends it here), and free the queue."""
         with self.lock:
             row = self.store.experiment(job.experiment_id) or {}
-            if row.get("status") != Status.DONE:  # done is set with the last unit's runs
+            if not recorded and row.get("status") == Status.RUNNING:
                 self._set(job.experiment_id, status, message)
             self.scheduler.job = None
         log.info("experiment %s %s: %s", job.experiment_id, status, message)
@@ -315,12 +265,6 @@ class LabService:
 def _kept(row: dict) -> str:
     n = int(row.get("runs_stored") or 0)
     return f" ({n} of {row.get('n_runs')} runs stored and kept)" if n else ""
-
-
-def _result_mb(result) -> int:
-    size = sum(getattr(v, "nbytes", 0) or len(v) * 64 for cols in result.tables.values()
-               for v in cols.values())
-    return max(1, round(2 * size / 1e6))
 
 
 def _experiment_id(value) -> int:

@@ -1,9 +1,10 @@
 """The queue loop: one experiment at a time, trained as work units by the service's executor.
 
-The scheduler thread claims the oldest waiting experiment, plans its units, hands the ones
-not yet stored to the executor (a local worker process, or a Dask cluster), stores each
-finished unit at once (the last one marks the experiment done in the same transaction),
-relays progress to the event hub, and records how the experiment ended (lifecycle.py).
+The scheduler thread claims the oldest waiting experiment and runs it with the runner
+(engine/runner.py) over the service's Ledger (ledger.py): the runner plans its units, trains
+those not yet stored on the executor (a local worker process, or a Dask cluster), stores each
+finished unit at once and records how the experiment ended. The scheduler relays the runner's
+events to the event hub and keeps the Job (progress and ETA) that status() shows.
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ..client import ClientError
-from ..executors.base import UnitDone, UnitFailed, UnitProgress
-from .lifecycle import Status, ended
+from ..config import ConfigError
+from ..executors.base import UnitProgress
+from ..lifecycle import Status
+from ..runner import Planned, PlanRefused, UnitStored, run_experiment
+from .ledger import ServiceLedger
 
 if TYPE_CHECKING:
     from .core import LabService
@@ -25,7 +29,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("moelab.service")
 
 ETA_WINDOW = 30.0  # seconds of progress the ETA's rate is measured over, at least
-SAVE_PROGRESS_EVERY = 5.0  # seconds between progress writes to experiments.progress
 FOREGROUND_CHECK_EVERY = 10.0
 
 
@@ -42,7 +45,6 @@ class Job:
     work_stored: int = 0
     inflight: dict = field(default_factory=dict)  # unit index -> (instance-steps done, event)
     device: str | None = None
-    failure: str | None = None
     notice: str | None = None  # something the user must act on (a full disk)
     stop_reason: str | None = None  # "user" (cancel) or "stop" (service shutdown)
     started: float = field(default_factory=time.monotonic)
@@ -75,6 +77,11 @@ class Job:
                 "eta_seconds": self.eta_seconds(),
                 "elapsed_seconds": round(time.monotonic() - self.started, 1),
                 "stopping": self.stop_reason is not None, "notice": self.notice}
+
+    def planned(self, plan: Planned) -> None:
+        self.n_models, self.n_units = plan.n_runs, len(plan.units)
+        self.units_stored, self.runs_stored = len(plan.stored), plan.runs_stored
+        self.work_total, self.work_stored = plan.work_total, plan.work_stored
 
     def record(self, ev: UnitProgress) -> None:
         self.inflight[ev.unit] = (ev.step * ev.n_models, ev)
@@ -151,10 +158,16 @@ class Scheduler(threading.Thread):
 
     def run_job(self, job: Job) -> None:
         svc = self.service
+        recorded = False
         try:
-            todo = svc.plan_job(job)
-            outcome = svc.executor.run(todo, lambda ev: self._on_event(job, ev), job.stopping)
-            status, message = self._conclude(job, outcome)
+            fam, cfg = _stored_config(job.config)
+            end = run_experiment(ServiceLedger(svc, job), fam, cfg, svc.executor,
+                                 lambda ev: self._on_event(job, ev), lambda: job.stop_reason,
+                                 experiment_id=job.experiment_id)
+            status, message, recorded = end.status, end.message, True
+        except PlanRefused as err:
+            status = Status.FAILED
+            message = f"its stored config is no longer valid: {err}{self._kept(job)}"
         except ClientError as err:  # said in plain words: no traceback needed
             status, message = Status.FAILED, str(err) + self._kept(job)
         except Exception as err:
@@ -162,42 +175,40 @@ class Scheduler(threading.Thread):
             status, message = Status.FAILED, f"the service failed to run it: {err}"
             message += self._kept(job)
         try:
-            svc.finish(job, status, message)
+            svc.finish(job, status, message, recorded)
         finally:
             job.finished.set()
 
     def _on_event(self, job: Job, ev) -> None:
         svc = self.service
-        if isinstance(ev, UnitProgress):
+        if isinstance(ev, Planned):
+            job.planned(ev)
+            if ev.stored:
+                log.info("experiment %s resumes: %d of %d units stored", job.experiment_id,
+                         len(ev.stored), len(ev.units))
+        elif isinstance(ev, UnitProgress):
             job.record(ev)
             svc.hub.publish({"type": "progress", **self.running(job)})
             svc.save_progress(job)
-        elif isinstance(ev, UnitDone):
-            n = svc.store_unit(job, ev.unit, ev.result)
-            job.stored(ev.unit, n)
+        elif isinstance(ev, UnitStored):
+            job.stored(ev.unit, ev.n_runs)
             svc.hub.publish({"type": "progress", **self.running(job)})
             svc.hub.publish({"type": "unit", "experiment_id": job.experiment_id,
                              "unit": ev.unit.index, "runs_stored": job.runs_stored,
                              "n_runs": job.n_models})
             svc.save_progress(job, force=True)
-        elif isinstance(ev, UnitFailed):
-            job.failure = f"unit {ev.unit.index} failed on every try: {ev.reason}"
-
-    def _conclude(self, job: Job, outcome: str) -> tuple[Status, str]:
-        status = ended(outcome, job.stop_reason)
-        if status == Status.DONE:
-            row = self.service.store.experiment(job.experiment_id) or {}
-            if row.get("status") == Status.DONE:
-                return Status.DONE, row.get("message") or ""
-            return Status.FAILED, "every unit trained but the experiment was not complete"
-        if status == Status.INTERRUPTED:
-            return status, ("the lab service was stopped while it ran; it resumes at the next "
-                            "start" + self._kept(job))
-        if status == Status.CANCELLED:
-            return status, f"cancelled while it ran{self._kept(job)}"
-        return status, (job.failure or "training failed") + self._kept(job)
 
     @staticmethod
     def _kept(job: Job) -> str:
         return f" ({job.runs_stored} of {job.n_models} runs stored and kept)" \
             if job.n_models else ""
+
+
+def _stored_config(text: str):
+    """The family and config of a stored experiment (the family from its "family" key)."""
+    from ..families import family_of
+    try:
+        fam = family_of(text)
+        return fam, fam.config_from_stored(text)
+    except (ConfigError, ValueError, TypeError) as err:
+        raise ClientError(f"its stored config is no longer valid: {err}") from None

@@ -104,7 +104,8 @@ def draw(source: Source):
         n_bad = sum(len(v) for v in unstable.values())
         note += (f"\n× = unstable point ({n_bad} of them): at most {UNSTABLE:.0%} of its seeds "
                  "end in the chosen seed's last-feature classes (final weights)")
-    fig.suptitle(f"Phase diagrams of the last feature — {source.title}, {weights}; {note}\n"
+    title = source.title if len(source.title) <= 60 else source.title[:59] + "…"  # an import
+    fig.suptitle(f"Phase diagrams of the last feature — {title}, {weights}; {note}\n"
                  "4.X expert e of E = setup X, expert e (numbered from 0, as stored). "
                  f"{colour}")
     return fig

@@ -32,7 +32,8 @@ GLOBAL_KEYS = """[b]Everywhere[/b] (the tab bar under the title names the views;
 [b]New experiment (2)[/b]
   pick a preset, edit fields as TOML values; problems show as you type (checked in the
   background) · fields a sweep variant sets again are marked ◆ · the variants are listed
-  below the fields, one per line: edit them, ✕ removes one, ctrl+n adds one · ctrl+r queue
+  below the fields, one per line: edit them, empty one to remove it, ctrl+n adds one
+  ↑ ↓ move between fields · ctrl+u empties the field · ctrl+r queues (the name is cleared)
 
 [b]Phase diagram (3)[/b]
   arrows move over cells (values below), tab: next grid, Enter opens the run,

@@ -42,34 +42,13 @@ def submit_preset(app, preset: str, quick: bool, raw: dict | None = None,
     fetch(app, "submitted", work, exclusive=False)
 
 
-def size_of(raw: dict, name: str, past: float | None = None) -> str | None:
-    """The question to ask before queueing a checked form, None when it trains for under a
-    day, or TooBig: a thread's work, refusing what cannot fit this machine as `moelab run`
-    does. `past`: seconds at the speed of this database's past runs, when known (the
-    engine's cost model can be far off for small models)."""
-    from moelab.engine.config import from_dict
-    from moelab.engine.estimate import DAY, check_fits, human_time
-    est = check_fits(from_dict(raw, name=name), yes=True)
-    if max(est.seconds, past or 0.0) <= DAY:
-        return None
-    lines = ["[b]This experiment would train for more than a day.[/b]", "",
-             f"engine's estimate: about [b]{human_time(est.seconds)}[/b] ({escape(est.line())})"]
-    if past is not None:
-        lines.append(f"at the speed of this database's past runs: about "
-                     f"[b]{human_time(past)}[/b]")
-    return "\n".join([*lines, "", "[dim]Rough estimates.[/] Queue it?"])
-
-
-def _which(indices: list[int]) -> str:
-    if len(indices) > 2 and indices == list(range(indices[0], indices[-1] + 1)):
-        return f"variants {indices[0]}–{indices[-1]}"
-    return ("variant " if len(indices) == 1 else "variants ") + ", ".join(map(str, indices))
-
-
 class NewExperimentScreen(LabScreen):
     VIEW = "new"
     BINDINGS = [Binding("ctrl+r", "queue", "queue it"),
-                Binding("ctrl+n", "add_variant", "add variant")]
+                Binding("ctrl+n", "add_variant", "add variant"),
+                # Input's own ctrl+u deletes only left of the cursor; here it empties the
+                # field (and so removes a variant), as the form's help says.
+                Binding("ctrl+u", "clear_field", "clear field", show=False, priority=True)]
 
     def __init__(self):
         super().__init__()
@@ -176,8 +155,8 @@ class NewExperimentScreen(LabScreen):
 
     def mark_overridden(self) -> None:
         over = fm.overridden(self.variants())
-        self._labels = {key: f"{key} [yellow]◆ {_which(over[key])}[/]" if key in over else key
-                        for key in self.inputs}
+        self._labels = {key: f"{key} [yellow]◆ {fm.which_variants(over[key])}[/]"
+                        if key in over else key for key in self.inputs}
         self.names.update("\n".join(self._labels.values()))
         for key, inp in self.inputs.items():
             inp.set_class(key in over, "overridden")
@@ -240,6 +219,23 @@ class NewExperimentScreen(LabScreen):
         if event.button.id == "queue":
             self.action_queue()
 
+    def text_fields(self) -> list[Input]:
+        """The form's text boxes in order, for ↑ ↓."""
+        return [self.query_one("#name", Input), *self.inputs.values(), *self.variant_inputs]
+
+    def on_key(self, event) -> None:
+        fields = self.text_fields()
+        if event.key in ("up", "down") and self.focused in fields:
+            i = fields.index(self.focused) + (1 if event.key == "down" else -1)
+            if 0 <= i < len(fields):
+                fields[i].focus()
+            event.stop()
+            event.prevent_default()  # not the form's scrolling: the focus scrolls it
+
+    def action_clear_field(self) -> None:
+        if isinstance(self.focused, Input):
+            self.focused.value = ""
+
     def action_add_variant(self) -> None:
         inp = Input("model.n_experts = 2", classes="field variant")
         self.variant_inputs.append(inp)
@@ -260,7 +256,7 @@ class NewExperimentScreen(LabScreen):
         past = (self.checked.model_steps * self.seconds_per_step
                 if self.seconds_per_step and self.checked is not None else None)
         # The engine's estimate, as `moelab run` prints it, in a thread: over a day asks first.
-        fetch(self, "size", lambda: (size_of(raw, name or preset, past),
+        fetch(self, "size", lambda: (fm.size_of(raw, name or preset, past),
                                      (preset, quick, raw, name)))
 
     def on_fetched(self, message: Fetched) -> None:
@@ -277,15 +273,21 @@ class NewExperimentScreen(LabScreen):
             return
         question, (preset, quick, raw, name) = message.value
         if question is None:
-            submit_preset(self.app, preset, quick, raw, name)
+            self.submit(preset, quick, raw, name)
             return
 
         def answer(yes: bool | None) -> None:
             if yes:
-                submit_preset(self.app, preset, quick, raw, name)
+                self.submit(preset, quick, raw, name)
             else:
                 self.notify("not queued", timeout=3)
         self.app.push_screen(AskButtons(question, yes="Queue", no="Cancel"), answer)
+
+
+    def submit(self, preset: str, quick: bool, raw: dict, name: str | None) -> None:
+        submit_preset(self.app, preset, quick, raw, name)
+        # A name names one experiment: the next one queued from here gets its own.
+        self.query_one("#name", Input).value = ""
 
 
 def on_submitted(app, message: Fetched) -> None:

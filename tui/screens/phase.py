@@ -27,6 +27,7 @@ from .phase_controls import PhaseControls, layer_asks
 FRESH_LAYERS = (None, None, None)  # layer_request() of a view just opened
 FIRST_COLOURING = "paper"
 CHROME_LINES = 14  # header, tab bar, pickers, title, legend, stability, cell info, footer
+MOST_LEVEL = 8  # cells up to 16 × 8 characters: a small grid fills a wide terminal
 TALL = 45  # from this many lines the paper colour's legend is its two-dimensional key
 
 
@@ -47,6 +48,16 @@ def opening_read(lab, current: int | None, request: tuple = FRESH_LAYERS,
                 pl.read(lab, choice, *layer_asks(request, choice)))
     return ("phase", current, request, colouring), work, lambda answer: [
         ("phase", answer[1], request, colouring)]
+
+
+class GridBox(ScrollableContainer):
+    """The grids' box: when its size changes (a terminal resized, a title or legend of
+    another height), the cells are fitted to the space left."""
+
+    def on_resize(self) -> None:
+        refit = getattr(self.screen, "refit", None)
+        if refit is not None:
+            refit()
 
 
 def grid_id(setup: tuple, expert: int) -> str:
@@ -114,9 +125,11 @@ class PhaseScreen(PhaseControls, LabScreen):
             yield Select([], id="experiment", prompt="experiment")
             yield Select([(v[0], k) for k, v in pm.COLOURINGS.items()], value=self.colouring,
                          allow_blank=False, id="colouring")
-        yield Static("", id="phase-title")
+        title = Static("", id="phase-title")
+        title.styles.max_height = 2  # what the view shows in two lines at most: grids first
+        yield title
         yield Static("", id="legend")
-        yield ScrollableContainer(id="phase-grids")
+        yield GridBox(id="phase-grids")
         yield Static("", id="cell-info")
         yield KeyBar()
 
@@ -185,21 +198,28 @@ class PhaseScreen(PhaseControls, LabScreen):
 
     # -- layout ----------------------------------------------------------------------------
     def fit(self) -> int:
-        """The cell size at which a row of grids fits the width, and two rows of grids
-        (one when there is one) the height: big cells, and still an overview."""
+        """The largest cell size at which a row of grids fits the grids' box: its width,
+        and its height (the box, measured: what the title and legend leave). Two rows per
+        screen kept 5 × 5 grids at 4 × 2 characters a cell on 160 × 45, 40 columns of 160."""
         if not self.grids:
             return 1
         per_row = max(g["setup"]["n_experts"] for g in self.grids)
         n_cols = max(len(g["last_importance"]) for g in self.grids)
         n_rows = max(len(g["sparsity"]) for g in self.grids)
-        width = max(self.size.width - 2, 20) - 2 * per_row  # scrollbar, grid padding
-        height = max(self.size.height - CHROME_LINES, 6) // min(len(self.grids), 2) - 1
-        level = fit_level(n_cols, n_rows, width, height, label_width=8, per_row=per_row)
-        if level == 0:  # half blocks show no cursor frame, marks or ?: one row per screen,
-            # when one row fits whole (its caption and gap too): 100x30 yes, 80x24 no
-            tall = max(self.size.height - CHROME_LINES, 6) - 3
-            level = min(1, fit_level(n_cols, n_rows, width, tall, 8, per_row))
-        return level
+        width, height = self.query_one("#phase-grids").size
+        if width < 20 or height < 6:  # not laid out yet: an estimate, refitted once it is
+            width, height = self.size.width, self.size.height - CHROME_LINES
+        width = max(width - 2, 20) - 2 * per_row  # a vertical scrollbar, the grids' gaps
+        # a grid's least width: its caption (the paper colour's maxima) or title
+        least = max((len(w.caption or "") + 2 for w in self.widgets.values()), default=0)
+        # title, axis, ticks, x title, caption and the gap below a row: 6 lines
+        return fit_level(n_cols, n_rows, width, max(height, 6) - 2, label_width=8,
+                         per_row=per_row, most=MOST_LEVEL, min_width=least)
+
+    def refit(self) -> None:
+        level = self.fit()
+        for w in self.widgets.values():
+            w.level = level
 
     def show_grids(self, grids: list[dict]) -> None:
         grids = self.layered(grids)  # final grids as read, with stability, step, metric
@@ -208,11 +228,9 @@ class PhaseScreen(PhaseControls, LabScreen):
         # stall per stored unit while training.
         same_layout = bool(self.widgets) and _setups(grids) == _setups(self.grids)
         self.grids = grids
-        level = self.fit()
         if same_layout:
-            for w in self.widgets.values():
-                w.level = level
             self.paint()
+            self.refit()  # after paint: a grid's caption is part of its width
             return
         # A row of grids per setup; a setup already shown keeps its row (a sweep's setups
         # appear one by one while it trains: mounting every row again stalled the UI).
@@ -222,10 +240,9 @@ class PhaseScreen(PhaseControls, LabScreen):
             rows[key] = self.rows.get(key) or _row(key, grid["setup"])
         self.rows = rows
         self.widgets = {w.id: w for _, row_grids in rows.values() for w in row_grids}
-        for w in self.widgets.values():
-            w.level = level
         if grids:
             self.paint()
+            self.refit()
         else:
             self.drawn = []
             self.query_one("#legend", Static).update("")
@@ -275,9 +292,7 @@ class PhaseScreen(PhaseControls, LabScreen):
         self.release_paint()
 
     def on_resize(self) -> None:
-        level = self.fit()
-        for w in self.widgets.values():
-            w.level = level
+        self.refit()
 
     # -- colours ---------------------------------------------------------------------------
     def paint(self) -> None:

@@ -64,12 +64,14 @@ def contrast(colour: str) -> str:
 
 
 def fit_level(n_cols: int, n_rows: int, width: int, height: int | None = None,
-              label_width: int = 6, per_row: int = 1) -> int:
-    """The largest cell size at which `per_row` grids fit side by side in width (and one
-    grid in height, when given)."""
+              label_width: int = 6, per_row: int = 1, most: int = MAX_LEVEL,
+              min_width: int = 0) -> int:
+    """The largest cell size (up to `most`) at which `per_row` grids fit side by side in
+    width (and one grid in height, when given); min_width: a grid's least width (its title
+    or caption)."""
     best = 0
-    for level in range(1, MAX_LEVEL + 1):
-        grid_w = label_width + n_cols * 2 * level + 3
+    for level in range(1, most + 1):
+        grid_w = max(label_width + n_cols * 2 * level + 3, min_width)
         grid_h = n_rows * level + 4
         if grid_w * per_row > width or (height is not None and grid_h > height):
             break
