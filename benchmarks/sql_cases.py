@@ -47,9 +47,10 @@ BOMBS = [
     "SELECT count(*) FROM range(100000000) a, range(100000000) b",
     "SELECT " + "(" * 3000 + "1" + ")" * 3000,
     "SELECT 1 FROM " + ", ".join(f"runs r{i}" for i in range(600)),
-    "SELECT count(*) FROM " + ", ".join(f"runs r{i}" for i in range(240)),  # planned, runs
     "SELECT count(*) FROM runs r0 " + " ".join(
         f"JOIN runs r{i} ON r{i}.run_id = r{i - 1}.run_id" for i in range(1, 240)),
+    "SELECT count(*) FROM " + ", ".join(f"runs r{i}" for i in range(60)) + " WHERE " + " AND ".join(
+        f"r{i}.run_id = r{j}.experiment_id" for i in range(60) for j in range(i)),  # 41 KB
     "WITH RECURSIVE t(s) AS (SELECT 'x' UNION ALL SELECT s || s FROM t WHERE len(s) < 1e12) "
     "SELECT max(len(s)) FROM t",
 ]

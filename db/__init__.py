@@ -23,7 +23,7 @@ _WHERE = {
     "open_read_only": "readonly",
     "open_store": "connection",
     "resolve_db_path": "paths",
-    "run_read_query": "readonly",
+    "run_read_query": "userquery",
 }
 __all__ = [  # the keys of _WHERE (tests/test_safety_sql.py checks they agree)
     "DiskFull", "PUBLIC_VIEWS", "QueryRefused", "Store", "StoreError", "StoreLocked",
@@ -47,5 +47,6 @@ if TYPE_CHECKING:
     from .export import export_data
     from .migrations import PUBLIC_VIEWS
     from .paths import resolve_db_path
-    from .readonly import check_read_only, open_read_only, run_read_query
+    from .readonly import check_read_only, open_read_only
     from .store import Store
+    from .userquery import run_read_query

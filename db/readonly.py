@@ -117,16 +117,6 @@ def max_chars() -> int:
     return int(raw)
 
 
-def run_read_query(
-    store_or_con: Store | duckdb.DuckDBPyConnection, sql: str, limit: int | None = None,
-    timeout: float | None = None, max_rows: int | None = None,
-) -> tuple[list[str], list[tuple]]:
-    """Guard `sql`, then run it under the time limit and row cap (see db/userquery.py)."""
-    from .userquery import UserQuery  # userquery imports this module
-
-    return UserQuery(store_or_con, sql, limit=limit, timeout=timeout, max_rows=max_rows).run()
-
-
 def open_read_only(path: str | os.PathLike[str]) -> Store:
     """Open the file directly, read-only, for when no lab service holds it."""
     from .connection import open_store  # local: connection imports store, avoid a cycle

@@ -9,9 +9,9 @@ loads them all, so READS is complete.
 
 from __future__ import annotations
 
-from .readonly import run_read_query
 from .registry import READS, plain, read, register_read, rows_as_dicts  # noqa: F401
 from .store import Store
+from .userquery import run_read_query
 
 
 @register_read("experiments")

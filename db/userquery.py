@@ -247,3 +247,11 @@ def _positive(value, what: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise QueryRefused(f"{what} must be a number of seconds above 0")
     return float(min(value, 7 * 24 * 3600))
+
+
+def run_read_query(
+    store_or_con: Store | duckdb.DuckDBPyConnection, sql: str, limit: int | None = None,
+    timeout: float | None = None, max_rows: int | None = None,
+) -> tuple[list[str], list[tuple]]:
+    """Guard `sql`, then run it under the time limit and row cap (see db/userquery.py)."""
+    return UserQuery(store_or_con, sql, limit=limit, timeout=timeout, max_rows=max_rows).run()

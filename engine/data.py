@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from . import torch_rng
 from .config import DataConfig
 
 
@@ -71,22 +72,36 @@ def sample_numpy(p: np.ndarray, last_scale: np.ndarray, n: int, seed: int) -> np
 
 
 class Sampler:
-    """The GPU trainer's data stream, feature-major (inst, n_features, batch) as the torch
-    kernel wants it, refilled in place: x_i = max(0, 1 − u/p_i) from one uniform per
-    element, 0 with probability 1 − p_i and otherwise uniform on (0, 1]. (The CPU trainer
-    draws the same distribution inside its compiled step, engine/cpu/rng.py.)"""
+    """The torch trainer's data stream, feature-major (inst, n_features, batch) as the torch
+    kernel wants it: x_i = max(0, 1 − u/p_i) from one uniform per element, 0 with
+    probability 1 − p_i and otherwise uniform on (0, 1]. Instance i's uniforms are a hash of
+    (keys[i], step, sample, feature) (engine/torch_rng.py), so a run's data depends on its
+    key alone, not on the batch it trains in. (The CPU trainer draws the same distribution
+    inside its compiled step, engine/cpu/rng.py.)"""
 
-    def __init__(self, p: torch.Tensor, last_scale: torch.Tensor, batch: int, seed: int):
+    def __init__(self, p: torch.Tensor, last_scale: torch.Tensor, batch: int, keys):
         n_inst, n_features = p.shape
-        self.gen = torch.Generator(device=p.device).manual_seed(int(seed))
-        self.x = torch.empty((n_inst, n_features, batch), device=p.device)
+        self.keys = torch_rng.keys_tensor(keys, p.device)
+        self.pos = torch_rng.positions((n_features, batch), p.device)
         self.neg_inv_p = (-1.0 / p.double()).float()[:, :, None]
-        self.last_scale = last_scale[:, None] if bool((last_scale != 1).any()) else None
+        self.scale = None  # (inst, n_features, 1): 1 but the last feature's last_scale
+        if bool((last_scale != 1).any()):
+            self.scale = torch.ones(n_inst, n_features, 1, device=p.device)
+            self.scale[:, -1, 0] = last_scale
+        self.calls = 0
 
-    def draw(self) -> torch.Tensor:
-        x = self.x
-        torch.rand(x.shape, generator=self.gen, device=x.device, out=x)
-        x.mul_(self.neg_inv_p).add_(1).relu_()
-        if self.last_scale is not None:
-            x[:, -1] *= self.last_scale
-        return x
+    def draw(self, step: torch.Tensor | int | None = None) -> torch.Tensor:
+        """The batch of training step `step` (a tensor in a compiled step; default: one more
+        than the last call's)."""
+        if step is None:
+            self.calls += 1
+            step = self.calls
+        step = torch.as_tensor(step, dtype=torch.int64, device=self.keys.device)
+        return draw_sparse(self.keys, self.pos, self.neg_inv_p, self.scale, step)
+
+
+def draw_sparse(keys, pos, neg_inv_p, scale, step: torch.Tensor) -> torch.Tensor:
+    """Sampler.draw as a pure function of tensors (it runs inside the compiled step)."""
+    u = torch_rng.uniforms(torch_rng.step_keys(keys, step), pos)
+    x = (u * neg_inv_p + 1).relu()
+    return x if scale is None else x * scale

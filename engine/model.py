@@ -11,8 +11,9 @@ ReLU), over buffers that are allocated once and reused: on CPU, allocating fresh
 tensors every op costs more than the arithmetic. Only the routed experts' hidden activations
 enter the second matmul: for top-k gating, slot j masks the concatenated hidden vector
 h = [W_1 x, …, W_E x] down to its expert's block, so no (inst, E, batch, n) tensor exists.
-This torch `Kernel` is what the GPU trainer (torch_trainer.py) runs; the CPU trains with
-the compiled kernel in engine/cpu, the same maths, and tests hold both to the baseline's
+This torch `Kernel` (lowest-expert ties only) is the reference the GPU trainer's one-function
+step (torch_step.py, which adds random ties) is tested against; the CPU trains with the
+compiled kernel in engine/cpu, the same maths, and tests hold both to the baseline's
 autograd. Initial weights are drawn in inits.py for both.
 """
 
@@ -91,27 +92,6 @@ def _argmax_experts(probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return best, idx
 
 
-def _top_k_random_ties(probs: torch.Tensor, k: int, random_inst: torch.Tensor,
-                       g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-    """Top-k over the expert axis of (inst, E, batch), values and indices (inst, k, batch):
-    an exact tie (an all-zero input ties every expert) goes to a random expert per sample for
-    the instances in random_inst (inst,) bool, and to the lowest index for the others."""
-    I, E, B = probs.shape
-    dev = probs.device
-    u = torch.rand(I, E, B, generator=g, device=dev)
-    lowest = ((E - torch.arange(E, device=dev)) / (E + 1.0))[None, :, None]  # falls with e
-    priority = torch.where(random_inst[:, None, None], u, lowest)
-    work = probs.clone()
-    vals, idxs = [], []
-    for _ in range(k):
-        best = work.max(1, keepdim=True).values
-        pick = torch.where(work == best, priority, -1.0).argmax(1, keepdim=True)
-        vals.append(best)
-        idxs.append(pick)
-        work.scatter_(1, pick, -1.0)  # probabilities are >= 0: out of the next round
-    return torch.cat(vals, 1), torch.cat(idxs, 1)
-
-
 class Kernel:
     """Forward and hand-derived backward of the batched model and its losses.
 
@@ -131,8 +111,6 @@ class Kernel:
     def __init__(self, k: int, gating: str, reduction: str, ws: Workspace | None = None):
         self.k, self.gating, self.reduction = k, gating, reduction
         self.ws = ws if ws is not None else Workspace()
-        # (random_inst (inst,) bool, generator) when some instance breaks ties at random
-        self.ties: tuple[torch.Tensor, torch.Generator] | None = None
 
     # .................................................................. forward
     def forward(self, W, b, router, xt, importance, lb_coef, keep: bool = True):
@@ -153,10 +131,7 @@ class Kernel:
         else:
             logits = torch.bmm(router, xt, out=ws("logits", (I, E, B), device=dev))
             probs = torch.softmax(logits, dim=1)  # (I, E, B)
-            if self.ties is not None:
-                topv, idx = _top_k_random_ties(probs, k, *self.ties)
-                chosen = torch.zeros_like(probs).scatter_(1, idx, 1.0)
-            elif k == 1:
+            if k == 1:
                 topv, idx = _argmax_experts(probs)  # ties go to the lowest expert
                 chosen = torch.eq(idx, torch.arange(E, device=dev)[None, :, None]).float()
             else:

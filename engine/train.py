@@ -22,6 +22,7 @@ from .snapshots import Recorder, Snapshots, snapshot_steps
 from .sweep import RunSpec
 
 LOGGED = ("loss", "rec_loss", "lb_loss", "router_grad_norm")
+TORCH_ON_CPU = {"torch-cpu": "cpu"}  # a device name that picks the torch trainer on the CPU
 
 
 class Cancelled(Exception):
@@ -99,8 +100,10 @@ def make_trainer(runs: list[RunSpec], device: str, settings: BatchSettings | Non
         return CpuTrainer(init, settings, [data_key(r) for r in runs],
                           threads=torch.get_num_threads(), tie_keys=ties, **common)
     from .torch_trainer import TorchTrainer
-    return TorchTrainer(init, settings, _batch_seed(runs), device=device, tie_keys=ties,
-                        **common)
+    # the torch trainer's data and ties are keyed per run as the CPU's; "torch-cpu" runs it
+    # on the CPU (tests, and the GPU script's smoke run)
+    return TorchTrainer(init, settings, [data_key(r) for r in runs], tie_keys=ties,
+                        device=TORCH_ON_CPU.get(device, device), **common)
 
 
 def train_batch(runs: list[RunSpec], device: str = "cpu",
@@ -160,7 +163,3 @@ def _stops(steps: int, log_every: int, progress_every: int, snapshot_at) -> list
 
 def _numpy(a) -> np.ndarray:
     return a.cpu().numpy() if hasattr(a, "cpu") else np.asarray(a)
-
-
-def _batch_seed(runs: list[RunSpec]) -> int:
-    return (runs[0].seed * 1_000_003 + len(runs)) % (2**62)

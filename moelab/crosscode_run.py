@@ -3,9 +3,6 @@ and the summary printed at the end (the three claims of the crosscoder paper, me
 
 from __future__ import annotations
 
-import time
-from dataclasses import replace
-
 from rich.console import Console
 
 
@@ -13,7 +10,7 @@ def on_service(raw: dict, name: str, preset, quick: bool, path, device: str | No
     """Queue the crosscoders (after the preset's models) on the running service and follow
     them here; the service checks the runs and refuses what it cannot diff."""
     from moelab.engine.service.client import ServiceClient
-    from moelab.foreground import _follow
+    from moelab.foreground import follow
     console = Console(stderr=True)
     with ServiceClient(path) as client:
         events = client.events()
@@ -27,7 +24,7 @@ def on_service(raw: dict, name: str, preset, quick: bool, path, device: str | No
         console.print(f"[dim]a lab service holds {path}: experiment {eid} is queued on it and "
                       "followed here (Ctrl-C cancels it)[/]")
         try:
-            status = _follow(events, eid, name, 1, console)
+            status = follow(events, eid, name, 1, console)
         except KeyboardInterrupt:
             console.print(f"[yellow]experiment {eid} {client.cancel(eid)}")
             raise
@@ -57,42 +54,14 @@ def here(raw: dict, name: str, preset, quick: bool, path, device: str | None) ->
 
 
 def _train_here(cfg, path, quick: bool, device: str | None, console: Console) -> int | None:
-    from moelab.db import DiskFull, open_read_only, open_store
-    from moelab.engine.device import resolve_device
-    from moelab.engine.families import family
-    from moelab.engine.plan import unit_work_default
-    from moelab.engine.service.owners import foreground_mark
-    from moelab.foreground import _end, _follow_handed_over, _HandedOver, _train_with_bar
-    from moelab.foreground import _UnitSink as UnitSink
-    fam = family("crosscoder")
-    dev = resolve_device(device or cfg.train.device)
-    work = unit_work_default()
-    with open_read_only(path) as store:  # checks and weights; a refusal writes nothing
-        units = fam.plan(cfg, unit_work=work, device=dev, store=store)
-    n_runs = sum(u.n_runs for u in units)
-    with open_store(path) as store:
-        eid = store.create_experiment(cfg.name, None, cfg.to_json(), status="running",
-                                      quick=quick)
-        store.set_experiment_status(eid, "running", device=dev, owner=foreground_mark())
-        store.set_plan(eid, n_runs, len(units), work)
-    units = [replace(u, experiment_id=eid) for u in units]
-    sink = UnitSink(path, eid)
-    t0 = time.perf_counter()
-    try:
-        _train_with_bar(cfg, units, n_runs, dev, sink, console)
-    except _HandedOver:
-        t = _follow_handed_over(path, eid, cfg, n_runs, dev, console)
-        return eid if not t.message.startswith(("failed", "cancelled")) else None
-    except KeyboardInterrupt:
-        _end(path, eid, "cancelled", "interrupted with Ctrl-C")
-        raise
-    except DiskFull:
-        raise
-    except Exception as e:
-        _end(path, eid, "failed", f"{type(e).__name__}: {e}")
-        raise
-    console.print(f"[dim]crosscoders trained in {time.perf_counter() - t0:.1f} s on {dev}[/]")
-    return eid
+    from moelab.foreground import train_here
+    t = train_here(cfg, path, None, quick, device, console)
+    if t.message.startswith(("failed", "cancelled")):
+        console.print(f"[red]experiment {t.experiment_id} {t.message}")
+        return None
+    if not t.handed_over:
+        console.print(f"[dim]crosscoders trained in {t.seconds:.1f} s on {t.device}[/]")
+    return t.experiment_id
 
 
 def print_summary(path, experiment_id: int) -> None:

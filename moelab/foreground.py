@@ -8,7 +8,7 @@ is queued on it and followed here (same bar, same summary); Ctrl-C cancels it ei
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from rich.console import Console
 from rich.progress import (
@@ -68,7 +68,7 @@ def run_on_service(cfg: Config, db_path, preset: str | None, quick: bool,
         console.print(f"[dim]a lab service holds {db_path}: experiment {eid} is queued on it "
                       "and followed here (Ctrl-C cancels it; `moelab queue` would not wait)[/]")
         try:
-            status = _follow(events, eid, cfg.name, n_models, console)
+            status = follow(events, eid, cfg.name, n_models, console)
         except KeyboardInterrupt:
             new = client.cancel(eid)
             console.print(f"[yellow]experiment {eid} {new}; the units stored so far are kept")
@@ -84,7 +84,8 @@ def run_on_service(cfg: Config, db_path, preset: str | None, quick: bool,
     return 1
 
 
-def _follow(events, eid: int, name: str, n_models: int, console: Console) -> str | None:
+def follow(events, eid: int, name: str, n_models: int, console: Console) -> str | None:
+    """Show a service's events of experiment eid as the bar until it ends; its status."""
     with _bar(console) as bar:
         task = bar.add_task(f"{name} (queued)", total=n_models, steps="", loss="…",
                             device="")
@@ -138,78 +139,94 @@ def run_here(cfg: Config, db_path, preset: str | None, quick: bool, device: str 
 
 def train_and_store(cfg: Config, db_path, preset: str | None, quick: bool,
                     device: str | None, console: Console) -> Trained:
-    """Train in this process with a progress bar, storing each unit as it finishes. The file
-    is held only to register the experiment and to store a unit, so other readers can open
-    it meanwhile; if a lab service takes the file mid-way, the experiment is handed to it
-    and followed there. A failure or Ctrl-C is recorded on the experiment, then re-raised."""
-    from moelab.db import DiskFull, open_store
-    from moelab.engine.device import resolve_device
-    from moelab.engine.plan import plan, unit_work_default
-    from moelab.engine.service.owners import foreground_mark
-    from moelab.engine.sweep import expand
+    """A toy-model experiment trained here, with the metrics `moelab metric add` registered
+    computed for every run (train_here)."""
     from moelab.metric_registry import with_registered
-    cfg = with_registered(cfg, db_path)  # `moelab metric add`: computed for every new run
+    cfg = with_registered(cfg, db_path)
+    return train_here(cfg, db_path, preset, quick, device, console)
+
+
+def train_here(cfg, db_path, preset: str | None, quick: bool, device: str | None,
+               console: Console) -> Trained:
+    """Train an experiment of any family in this process with a progress bar, storing each
+    unit as it finishes (engine/runner.py over a FileLedger: the file is held only to
+    register the experiment and to store a unit, so other readers can open it meanwhile).
+    If a lab service takes the file mid-way, the experiment is handed to it and followed
+    there. A failure or Ctrl-C is recorded on the experiment, then re-raised; a full disk
+    leaves it running with its owner gone, for the next service to resume."""
+    from moelab.db import DiskFull
+    from moelab.engine.device import resolve_device
+    from moelab.engine.executors.inprocess import InProcessExecutor
+    from moelab.engine.families import family_of
+    from moelab.engine.runner import run_experiment
+    from moelab.file_ledger import FileLedger, HandedOver
     dev = resolve_device(device or cfg.train.device)
-    runs = expand(cfg)
-    work = unit_work_default()
-    units = plan(cfg, runs=runs, unit_work=work, device=dev)
-    with open_store(db_path) as store:
-        exp_id = store.create_experiment(cfg.name, preset, cfg.to_json(), status="running",
-                                         quick=quick)
-        store.set_experiment_status(exp_id, "running", device=dev, owner=foreground_mark())
-        store.set_plan(exp_id, len(runs), len(units), work)
-    units = [replace(u, experiment_id=exp_id) for u in units]
+    ledger = FileLedger(db_path, preset, quick)
+    bar = _BarEvents(cfg.name, dev, console)
     t0 = time.perf_counter()
-    sink = _UnitSink(db_path, exp_id)
     try:
-        _train_with_bar(cfg, units, len(runs), dev, sink, console)
-    except _HandedOver:
-        return _follow_handed_over(db_path, exp_id, cfg, len(runs), dev, console)
+        with bar:
+            end = run_experiment(ledger, family_of(cfg.to_json()), cfg, InProcessExecutor(),
+                                 bar, device=dev)
+    except HandedOver:
+        return _follow_handed_over(db_path, ledger.experiment_id, cfg, bar.n_runs, dev,
+                                   console)
     except KeyboardInterrupt:
-        _end(db_path, exp_id, "cancelled", "interrupted with Ctrl-C")
+        _record(ledger, "cancelled", "interrupted with Ctrl-C")
         raise
-    except DiskFull:  # left running with its owner gone: the next service resumes it
+    except DiskFull:
         raise
     except Exception as e:
-        _end(db_path, exp_id, "failed", f"{type(e).__name__}: {e}")
+        _record(ledger, "failed", f"{type(e).__name__}: {e}")
         raise
-    row = sink.final or {}
-    return Trained(exp_id, len(runs), dev, time.perf_counter() - t0,
-                   row.get("message") or "", sink.seconds)
+    message = end.message if end.status == "done" else f"{end.status}: {end.message}"
+    return Trained(end.experiment_id, bar.n_runs, dev, time.perf_counter() - t0, message,
+                   ledger.seconds)
 
 
-class _HandedOver(Exception):
-    """A lab service took the database while this run trained."""
+def _record(ledger, status: str, message: str) -> None:
+    if ledger.experiment_id is not None:  # a plan refused registered nothing
+        ledger.set_status(ledger.experiment_id, status, message)
 
 
-class _UnitSink:
-    """Stores each finished unit in its own open of the file."""
+class _BarEvents:
+    """The runner's events as this terminal's progress bar, shown once the plan is made (a
+    plan refused leaves the terminal with its one line)."""
 
-    def __init__(self, db_path, exp_id: int):
-        self.db_path, self.exp_id = db_path, exp_id
-        self.seconds = 0.0
-        self.final: dict | None = None
+    def __init__(self, name: str, dev: str, console: Console):
+        self.bar, self.name, self.dev = _bar(console), name, dev
+        self.task = None
+        self.n_runs = self.n_units = self.work_total = self.work_stored = self.units = 0
 
-    def __call__(self, unit, result) -> None:
-        from moelab.db import DiskFull, StoreLocked, open_store
-        t0 = time.perf_counter()
-        try:
-            store = open_store(self.db_path)
-        except StoreLocked:
-            raise _HandedOver() from None
-        with store:
-            try:
-                store.write_unit(self.exp_id, unit.index, result.tables, result.meta(),
-                                 dict(unit.point_sizes))
-            except DiskFull as err:  # left running with a dead owner: a service resumes it
-                raise DiskFull(f"{err}; the units stored so far are kept: free some space "
-                               "and `moelab engine start` resumes the experiment with the "
-                               "units still to do") from None
-            self.final = store.experiment(self.exp_id)
-        self.seconds += time.perf_counter() - t0
+    def __enter__(self) -> _BarEvents:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.task is not None:
+            if exc[0] is None:
+                self.bar.update(self.task, completed=self.n_runs)
+            self.bar.__exit__(*exc)
+
+    def __call__(self, ev) -> None:
+        from moelab.engine.executors.base import UnitProgress
+        from moelab.engine.runner import Planned, UnitStored
+        if isinstance(ev, Planned):
+            self.n_runs, self.n_units, self.work_total = ev.n_runs, len(ev.units), ev.work_total
+            self.bar.__enter__()
+            self.task = self.bar.add_task(self.name, total=self.n_runs, steps="", loss="…",
+                                          device=self.dev)
+        elif isinstance(ev, UnitProgress):
+            _show(self.bar, self.task, self.n_runs, {
+                "work_done": self.work_stored + ev.step * ev.n_models,
+                "work_total": self.work_total, "batch": self.units + 1,
+                "n_batches": self.n_units, "step": ev.step, "steps": ev.steps,
+                "loss": ev.loss, "device": ev.device})
+        elif isinstance(ev, UnitStored):
+            self.work_stored += ev.unit.work
+            self.units += 1
 
 
-def _follow_handed_over(db_path, exp_id: int, cfg: Config, n_runs: int, dev: str,
+def _follow_handed_over(db_path, exp_id: int, cfg, n_runs: int, dev: str,
                         console: Console) -> Trained:
     from moelab.engine.service.client import ServiceClient
     t0 = time.perf_counter()
@@ -220,7 +237,7 @@ def _follow_handed_over(db_path, exp_id: int, cfg: Config, n_runs: int, dev: str
                                "file); it resumes here")
         console.print(f"[dim]a lab service took {db_path}: experiment {exp_id} goes on there "
                       "with the units not yet stored, followed here[/]")
-        status = _follow(events, exp_id, cfg.name, n_runs, console)
+        status = follow(events, exp_id, cfg.name, n_runs, console)
         row = client.read("experiment", experiment_id=exp_id) or {}
     status = row.get("status", status)
     message = row.get("message") or ""
@@ -228,38 +245,3 @@ def _follow_handed_over(db_path, exp_id: int, cfg: Config, n_runs: int, dev: str
         message = f"{status}: {message}"
     return Trained(exp_id, n_runs, row.get("device") or dev, time.perf_counter() - t0,
                    message, handed_over=True)
-
-
-def _end(db_path, exp_id: int, status: str, message: str) -> None:
-    from moelab.db import StoreLocked, open_store
-    try:
-        with open_store(db_path) as store:
-            store.set_experiment_status(exp_id, status, message=message)
-    except StoreLocked:
-        from moelab.engine.service.client import ServiceClient
-        with ServiceClient(db_path) as client:
-            client.request("adopt", experiment_id=exp_id, status=status, message=message)
-
-
-def _train_with_bar(cfg: Config, units, n_models: int, dev: str, sink, console: Console):
-    from moelab.engine.executors.base import UnitDone, UnitProgress
-    from moelab.engine.executors.inprocess import InProcessExecutor
-    work_total = sum(u.work for u in units)
-    state = {"stored": 0, "units": 0, "runs": 0}
-
-    def on_event(ev) -> None:
-        if isinstance(ev, UnitProgress):
-            _show(bar, task, n_models, {
-                "work_done": state["stored"] + ev.step * ev.n_models,
-                "work_total": work_total, "batch": state["units"] + 1,
-                "n_batches": len(units), "step": ev.step, "steps": ev.steps,
-                "loss": ev.loss, "device": ev.device})
-        elif isinstance(ev, UnitDone):
-            sink(ev.unit, ev.result)
-            state["stored"] += ev.unit.work
-            state["units"] += 1
-
-    with _bar(console) as bar:
-        task = bar.add_task(cfg.name, total=n_models, steps="", loss="…", device=dev)
-        InProcessExecutor().run(units, on_event, lambda: False)
-        bar.update(task, completed=n_models)

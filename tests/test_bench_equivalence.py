@@ -20,6 +20,11 @@ CASES = [  # (n, m, E, k, gating, reduction, lb_coef)
     (6, 2, 4, 2, "renorm", "sum", 0.05),
     (6, 1, 5, 3, "switch", "sum", 0.01),
     (6, 2, 3, 3, "renorm", "mean", 0.01),
+    # tiny top-1 shapes: the step generated per shape (engine/cpu/fused.py)
+    (3, 2, 3, 1, "renorm", "sum", 0.01),
+    (3, 2, 3, 1, "switch", "mean", 0.05),
+    (2, 1, 2, 1, "renorm", "sum", 0.05),
+    (3, 1, 1, 1, "renorm", "sum", 0.0),
 ]
 
 
@@ -90,6 +95,26 @@ def test_cpu_kernel_handles_ragged_tiles_and_large_shapes():
             tuple(t.detach().numpy() for t in params.tensors()), x.numpy(),
             bt.importance.numpy(), bt.lb_coef.numpy(), k, gating)
         _assert_same(rec, lbl, grads, _baseline(params, bt, x, n, m, E, k, gating, "sum"), E)
+
+
+@pytest.mark.parametrize("n, m, E, gating", [(3, 2, 3, "renorm"), (3, 2, 3, "switch"),
+                                             (2, 1, 2, "renorm"), (3, 1, 3, "switch")])
+def test_fused_step_matches_the_generic_kernel_with_random_ties(n, m, E, gating):
+    """The fused step of tiny shapes against the generic kernel, on data with all-zero
+    inputs (every expert tied), random ties for some instances and the lowest for others."""
+    from moelab.engine.cpu import fused
+
+    assert fused.fits(n, m, E, 1)
+    params, bt, x = _setup(n, m, E, 1, gating, 0.05, n_inst=4, batch=300)
+    x[:, ::3] = 0.0  # a third of the samples tie every expert
+    args = (tuple(t.detach().numpy() for t in params.tensors()), x.numpy(),
+            bt.importance.numpy(), bt.lb_coef.numpy(), 1, gating, "sum", [0, 11, 12, 0])
+    (rec, lbl), grads = loss_and_grads(*args)
+    (g_rec, g_lb), g_grads = loss_and_grads(*args, generic=True)
+    np.testing.assert_allclose(rec, g_rec, rtol=1e-5)
+    np.testing.assert_allclose(lbl, g_lb, rtol=1e-5)
+    for g, r in zip(grads, g_grads, strict=True):
+        np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-7)
 
 
 def _train_both(raw: dict, steps: int):
@@ -181,7 +206,7 @@ def test_logged_router_grad_norm_is_exactly_zero_for_k1_renorm_without_lb():
 
 
 def test_gpu_trainer_trains_like_the_cpu_trainer():
-    """The GPU trainer (torch kernel, torch.rand data), run here on the CPU, reaches the same
+    """The GPU trainer (torch_step, run-keyed data), run here on the CPU, reaches the same
     losses as the CPU trainer within seed noise: the CUDA path is checked without a GPU."""
     from moelab.benchmarks.run import make_reference
     from moelab.engine.config import from_dict
@@ -202,7 +227,7 @@ def test_gpu_trainer_trains_like_the_cpu_trainer():
     common = dict(k=2, gating="renorm", reduction="sum", batch_size=128, lr=2e-2,
                   weight_decay=0.01)
     cpu = CpuTrainer(init, settings, [data_key(r) for r in runs], threads=2, **common)
-    gpu_path = TorchTrainer(init, settings, 7, device="cpu", **common)
+    gpu_path = TorchTrainer(init, settings, [data_key(r) for r in runs], device="cpu", **common)
     for t in range(1, 151):
         cpu.step(t)
         gpu_path.step(t)

@@ -29,7 +29,7 @@ def _cpu_stream(p, batch, keys, last_scale=None, repeats=5, width=LANES):
 def _torch_stream(p, batch, seed, last_scale=None, repeats=5):
     p = torch.as_tensor(np.asarray(p), dtype=torch.float32)
     ls = torch.ones(p.shape[0]) if last_scale is None else torch.as_tensor(last_scale)
-    s = Sampler(p, ls, batch, seed)
+    s = Sampler(p, ls, batch, [seed + i for i in range(p.shape[0])])  # a key per instance
     return torch.cat([s.draw().clone() for _ in range(repeats)], 2).numpy()
 
 

@@ -7,12 +7,11 @@ import numpy as np
 import pytest
 import torch
 
+from moelab.engine import torch_rng, torch_step
 from moelab.engine.config import ConfigError, ModelConfig, from_dict
 from moelab.engine.cpu.trainer import loss_and_grads
 from moelab.engine.inits import expert_std, init_instance, init_key, init_run, tie_key
-from moelab.engine.model import Kernel
 from moelab.engine.sweep import expand
-from moelab.engine.torch_trainer import _ties
 
 
 @pytest.mark.parametrize("expert_init,formula", [
@@ -115,13 +114,15 @@ def test_cpu_random_ties_spread_evenly_per_instance(k):
 @pytest.mark.parametrize("k", [1, 2])
 def test_torch_random_ties_spread_evenly_per_instance(k):
     I, E, n, B = 2, 3, 2, 6000
-    kern = Kernel(k, "renorm", "sum")
-    kern.ties = _ties([0, 77], "cpu", seed=3)
+    # the torch trainer's ties: uniforms keyed by (tie key, step, sample, expert)
+    prio = torch_step.tie_priority(E, torch_rng.keys_tensor([0, 77], "cpu"),
+                                   torch.tensor([False, True]), torch.tensor(3),
+                                   torch_rng.positions((E, B), "cpu"))
     W = torch.zeros(I, E, 1, n)
     b = torch.ones(I, E, n)
     R = torch.randn(I, E, n, generator=torch.Generator().manual_seed(0))
-    kern.forward(W, b, R, torch.zeros(I, n, B), torch.ones(I, n), torch.zeros(I))
-    shares = kern.routing.chosen.mean(1)  # (I, E)
+    *_, c = torch_step.forward(W, b, R, torch.zeros(I, n, B), torch.ones(I, n), torch.zeros(I),
+                               k, "renorm", "sum", prio)
+    shares = c["f"]  # (I, E) the share of samples routed to each expert
     assert shares[0].tolist() == ([1, 0, 0] if k == 1 else [1, 1, 0])
     assert shares[1].numpy() == pytest.approx(np.full(3, k / 3), abs=0.03)
-    assert _ties(None, "cpu", 0) is None and _ties([0, 0], "cpu", 0) is None

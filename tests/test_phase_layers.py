@@ -33,10 +33,11 @@ def layers_db() -> Path:
     """Experiment 1: a fig4-like sweep, 3 seeds a point, 4 snapshots a run, two custom
     metrics with values (scalar run_number = run_id; per_expert = run_id + 10 · expert) and
     one registered without any; experiment 2: an imported authors' file (10 seeds a cell)."""
+    from runner_support import run_in_memory
+
     from moelab.db import open_store
     from moelab.db.metric_store import add_metric, store_metric_values
     from moelab.engine.config import from_dict
-    from moelab.engine.experiment import run_experiment
     folder = Path(tempfile.mkdtemp(prefix="moelab-layers-"))
     path = folder / "layers.duckdb"
     raw = copy.deepcopy(FIG4_TINY)
@@ -44,7 +45,7 @@ def layers_db() -> Path:
     cfg = from_dict(raw, name="layers")
     with open_store(path) as store:
         eid = store.create_experiment("layers", "fig4", cfg.to_json())
-        store.write_runs(eid, run_experiment(cfg, "cpu").chunks)
+        store.write_runs(eid, run_in_memory(cfg, "cpu").chunks)
         store.set_experiment_status(eid, "done")
         _, rows = store.query("SELECT run_id, n_experts FROM runs ORDER BY run_id")
         ids = [r for r, _ in rows]

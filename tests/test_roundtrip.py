@@ -4,11 +4,11 @@ import json
 
 import numpy as np
 import pytest
+from runner_support import run_in_memory
 
 from moelab.db import open_read_only, open_store
 from moelab.engine.config import DataConfig
 from moelab.engine.data import density, importance
-from moelab.engine.experiment import run_experiment
 from moelab.engine.presets import build_config
 from moelab.engine.summary import summarize
 
@@ -17,7 +17,7 @@ from moelab.engine.summary import summarize
 def stored(tmp_path_factory):
     path = tmp_path_factory.mktemp("rt") / "rt.duckdb"
     cfg = build_config("fig1-2", quick=True, sets=["train.steps=60", "train.eval_samples=500"])
-    result = run_experiment(cfg, "cpu")
+    result = run_in_memory(cfg, "cpu")
     with open_store(path) as store:
         exp = store.create_experiment(cfg.name, "fig1-2", cfg.to_json())
         ids = store.write_runs(exp, result.chunks)

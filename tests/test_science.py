@@ -3,12 +3,12 @@
 import numpy as np
 import pytest
 import torch
+from runner_support import run_in_memory
 
 from moelab.engine import metrics as M
 from moelab.engine.config import ModelConfig, from_dict
 from moelab.engine.cpu.trainer import loss_and_grads
 from moelab.engine.data import importance, sample
-from moelab.engine.experiment import choose, run_experiment
 from moelab.engine.model import Params, forward, init_instance, init_params
 from moelab.engine.sweep import expand
 from moelab.engine.torch_trainer import BatchTensors, losses
@@ -179,24 +179,16 @@ def _tiny(**train):
 
 
 def test_same_seed_same_weights_and_different_seed_differs():
-    a = run_experiment(_tiny(seed=3), "cpu")
-    b = run_experiment(_tiny(seed=3), "cpu")
-    c = run_experiment(_tiny(seed=4), "cpu")
+    a = run_in_memory(_tiny(seed=3), "cpu")
+    b = run_in_memory(_tiny(seed=3), "cpu")
+    c = run_in_memory(_tiny(seed=4), "cpu")
     wa, wb, wc = (r.chunks[0]["weights"]["W"] for r in (a, b, c))
     assert np.array_equal(wa, wb)
     assert not np.array_equal(wa, wc)
 
 
-def test_best_of_seeds_picks_lowest_eval_loss_per_point():
-    runs = expand(_tiny(seeds=3))
-    ev = np.array([0.3, 0.1, 0.2, 0.5, 0.6, 0.4])
-    assert choose(runs, ev).tolist() == [False, True, False, False, False, True]
-    runs_all = expand(_tiny(seeds=3, select="all"))
-    assert choose(runs_all, ev).all()
-
-
 def test_training_reduces_loss():
-    r = run_experiment(from_dict({"model": {"kind": "dense", "n_features": 5, "d_hidden": 2},
+    r = run_in_memory(from_dict({"model": {"kind": "dense", "n_features": 5, "d_hidden": 2},
                                   "data": {"sparsity": 0.7},
                                   "train": {"steps": 400, "log_every": 50, "lr": 1e-2}}),
                        "cpu")

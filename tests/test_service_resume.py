@@ -9,10 +9,10 @@ import os
 import signal
 
 import numpy as np
+from runner_support import run_in_memory
 from service_helpers import experiment, finished, tiny, wait_for
 
 from moelab.engine.config import from_dict
-from moelab.engine.experiment import run_experiment
 from moelab.engine.service.paths import pid_alive
 
 SPARSITIES = "0.3,0.4,0.5,0.6,0.7,0.8,0.85,0.9,0.93,0.96"
@@ -57,7 +57,7 @@ def test_stream_kill9_at_half_resume_bitwise_and_no_duplicates(lab, monkeypatch)
     _, units = client.sql(f"SELECT count(*), sum(n_runs) FROM units WHERE experiment_id = {eid}")
     assert units == [[10, 10]]
 
-    reference = run_experiment(from_dict(raw), "cpu")  # uninterrupted, in one unit
+    reference = run_in_memory(from_dict(raw), "cpu")  # uninterrupted, in one unit
     want = {}
     for tables in reference.chunks:
         runs, w = tables["runs"], tables["weights"]

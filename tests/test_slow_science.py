@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
+from runner_support import run_in_memory
 
-from moelab.engine.experiment import run_experiment
 from moelab.engine.presets import build_config
 
 pytestmark = pytest.mark.slow
@@ -14,7 +14,7 @@ def _runs(result, col):
 
 
 def test_tms_classic_superposition_grows_with_sparsity():
-    r = run_experiment(build_config("tms-classic", sets=["train.seeds=1"]), "cpu")
+    r = run_in_memory(build_config("tms-classic", sets=["train.seeds=1"]), "cpu")
     sparsity = np.concatenate([c["runs"]["sparsity"] for c in r.chunks])
     fpd = _runs(r, "fpd")
     dense_end = fpd[np.argmin(sparsity)]
@@ -27,7 +27,7 @@ def test_two_features_in_one_dimension_go_antipodal_when_sparse():
     cfg = build_config(raw={"model": {"kind": "dense", "n_features": 2, "d_hidden": 1},
                             "data": {"sparsity": 0.95},
                             "train": {"steps": 6000, "seeds": 10, "batch_size": 512}})
-    r = run_experiment(cfg, "cpu")
+    r = run_in_memory(cfg, "cpu")
     best = np.argmin(r.eval_loss)
     f = r.chunks[0]["features"]
     dims = f["dimensionality"].reshape(10, 2)[best]

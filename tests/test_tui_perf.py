@@ -40,12 +40,13 @@ BIG = {
 
 def big_db(tmp: Path) -> Path:
     """10,000 runs: four setups over a 50 × 50 sparsity × last-importance grid."""
+    from runner_support import run_in_memory
+
     from moelab.db import open_store
     from moelab.engine.config import from_dict
-    from moelab.engine.experiment import run_experiment
     path = tmp / "big.duckdb"
     cfg = from_dict(BIG, name="big")
-    result = run_experiment(cfg, "cpu")
+    result = run_in_memory(cfg, "cpu")
     with open_store(path) as store:
         exp = store.create_experiment("big", "fig4", cfg.to_json())
         store.write_runs(exp, result.chunks)

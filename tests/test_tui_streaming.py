@@ -43,7 +43,10 @@ def test_the_phase_diagram_fills_in_as_each_unit_is_stored(lab, monkeypatch):
 
     async def body(app, pilot):
         await until(pilot, lambda: app.current_experiment is not None)  # Runs has loaded
+        changes = app.read_ahead.generation
         new = submitter.submit(sweep(SLOW_STEPS), preset="fig4", name="new sweep")
+        # the app has heard of it (else 3 may open on the old sweep, read ahead, and stay)
+        await until(pilot, lambda: app.read_ahead.generation > changes)
         app.current_experiment = None  # the phase view picks its own default
         await pilot.press("3")
         await until(pilot, lambda: isinstance(app.screen, PhaseScreen))

@@ -25,9 +25,10 @@ FIG4_TINY = {
 def seeded_db() -> Path:
     """A database with a tiny fig4-like sweep (experiment 1), fig5 (2) and a
     table1-shaped run (3), trained in-process (a few seconds)."""
+    from runner_support import run_in_memory
+
     from moelab.db import open_store
     from moelab.engine.config import from_dict
-    from moelab.engine.experiment import run_experiment
     from moelab.engine.presets import build_config
 
     path = Path(tempfile.mkdtemp(prefix="moelab-tui-")) / "seeded.duckdb"
@@ -41,7 +42,7 @@ def seeded_db() -> Path:
     ]
     with open_store(path) as store:
         for name, preset, cfg in experiments:
-            result = run_experiment(cfg, "cpu")
+            result = run_in_memory(cfg, "cpu")
             exp = store.create_experiment(name, preset, cfg.to_json())
             store.write_runs(exp, result.chunks)
             store.set_experiment_status(exp, "done")
@@ -61,14 +62,15 @@ TWO_SETUPS = {
 @functools.cache
 def two_setups_db() -> Path:
     """One experiment with two MoE setups (E = 2 and E = 3) over two sparsities."""
+    from runner_support import run_in_memory
+
     from moelab.db import open_store
     from moelab.engine.config import from_dict
-    from moelab.engine.experiment import run_experiment
     path = Path(tempfile.mkdtemp(prefix="moelab-tui-")) / "two.duckdb"
     cfg = from_dict(TWO_SETUPS, name="two-setups")
     with open_store(path) as store:
         exp = store.create_experiment("two-setups", None, cfg.to_json())
-        store.write_runs(exp, run_experiment(cfg, "cpu").chunks)
+        store.write_runs(exp, run_in_memory(cfg, "cpu").chunks)
         store.set_experiment_status(exp, "done")
     return path
 

@@ -108,6 +108,12 @@ def test_sql_keystrokes_stay_fast_in_huge_queries():
             assert max(costs) < 0.2, costs
             assert app.focused is editor
             assert "no highlighting" in text(app, "#sql-complete")
+        # Past what the editor holds: refused with a notice, the query as it was.
+        before = editor.text
+        app.post_message(events.Paste("(" * 1_100_000))
+        await until(pilot, lambda: any("not pasted" in str(n.message)
+                                       for n in app._notifications))
+        assert editor.text == before
         # Small again: highlighted again, and a run still works.
         editor.text = "SELECT count(*) AS n FROM runs"
         assert editor.language == "sql" and editor.soft_wrap
@@ -220,9 +226,7 @@ def test_form_checks_a_field_every_variant_overrides_per_variant_not_against_the
     assert raw["model"]["k"] == 2 and raw["sweep"]["variants"][-1] == {"model": {"n_experts": 2}}
 
 
-def test_form_keys_ctrl_u_clears_arrows_move_and_help_tells_the_truth():
-    client = FakeClient(seeded_db())
-
+def test_form_ctrl_u_empties_the_whole_field():
     async def body(app, pilot):
         screen = await open_form(app, pilot)
         steps = screen.inputs["train.steps"]
@@ -230,17 +234,37 @@ def test_form_keys_ctrl_u_clears_arrows_move_and_help_tells_the_truth():
         await pilot.press("home", "right")  # the cursor inside the value
         await pilot.press("ctrl+u")
         assert steps.value == ""  # the whole field, not only left of the cursor
+    run_app_test(FakeClient(seeded_db()), body, size=(120, 40))
+
+
+def test_form_arrows_move_between_fields():
+    async def body(app, pilot):
+        screen = await open_form(app, pilot)
+        fields = list(screen.inputs.values())
+        i = list(screen.inputs).index("train.steps")
+        fields[i].focus()
         await pilot.press("down")
-        fields = screen.text_fields()
-        assert app.focused is fields[fields.index(steps) + 1]
+        assert app.focused is fields[i + 1]
         await pilot.press("up", "up")
-        assert app.focused is fields[fields.index(steps) - 1]
-        await pilot.press("escape", "question_mark")
+        assert app.focused is fields[i - 1]
+        screen.query_one("#name").focus()
+        await pilot.press("down")
+        assert app.focused is fields[0]
+        fields[-1].focus()
+        await pilot.press("down")
+        assert app.focused is screen.variant_inputs[0]
+    run_app_test(FakeClient(seeded_db()), body, size=(120, 40))
+
+
+def test_form_help_promises_only_what_the_form_has():
+    async def body(app, pilot):
+        await open_form(app, pilot)
+        await pilot.press("question_mark")
         await until(pilot, lambda: isinstance(app.screen, HelpScreen))
         help_text = str(app.screen.query_one("Static").render())
         assert "✕" not in help_text  # the form has no such button
         assert "ctrl+u empties" in help_text and "↑ ↓ move between fields" in help_text
-    run_app_test(client, body, size=(120, 40))
+    run_app_test(FakeClient(seeded_db()), body, size=(120, 40))
 
 
 def test_form_clears_the_name_after_queueing():
@@ -292,3 +316,17 @@ def test_form_estimate_leaves_out_imported_runs(tmp_path):
         expected = duration(screen.checked.model_steps * trained)
         assert f"about {expected} " in text(app, "#summary")
     run_app_test(client, body, size=(120, 40))
+
+
+def test_moelab_run_checks_a_base_field_with_each_variants_values():
+    from moelab.engine.config import ConfigError, from_dict
+    from moelab.engine.sweep import expand
+    ok = {"model": {"k": 2}, "sweep": {"variants": [{"model": {"n_experts": 2}},
+                                                     {"model": {"kind": "dense"}}]}}
+    assert [r.model.k for r in expand(from_dict(ok))] == [2, 1]
+    bad = {"model": {"k": 2}, "sweep": {"variants": [{"model": {"n_experts": 2}},
+                                                      {"model": {"n_experts": 1}}]}}
+    with pytest.raises(ConfigError, match="k"):
+        from_dict(bad)
+    with pytest.raises(ConfigError, match="k"):
+        from_dict({"model": {"k": 2}})  # no variants: the base is what trains

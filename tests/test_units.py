@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from runner_support import run_in_memory
 
 from moelab.db import open_store
 from moelab.engine.config import from_dict
-from moelab.engine.experiment import run_experiment
 from moelab.engine.plan import Unit, plan
 from moelab.engine.unit import UnitResult, run_unit
 
@@ -92,7 +92,7 @@ def test_units_store_once_choose_when_complete_and_finish_in_one_transaction(tmp
 
 def test_in_process_experiment_matches_the_unit_path():
     cfg = _cfg(seeds=2)
-    r = run_experiment(cfg, "cpu")
+    r = run_in_memory(cfg, "cpu")
     assert r.chosen.sum() == 2 and len(r.runs) == 4
     a = _weights_by_run(r.chunks)
     b = _weights_by_run([run_unit(u).tables for u in plan(cfg, 1, unit_work=1.0)])

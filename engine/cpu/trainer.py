@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from . import fused
 from . import step as compiled
 from .kernel import tile_width
 from .rng import seed_states
@@ -41,6 +42,9 @@ class CpuTrainer:
         self.m2 = tuple(np.zeros_like(a) for a in self.params)
         n_inst, E, m, n = self.params[0].shape
         self.L = tile_width(n, m, E)
+        # tiny top-1 shapes (fig4's) train with a step generated for their shape (fused.py)
+        self.fused = fused.kernels(n, m, E, gating == "switch")[0] if fused.fits(n, m, E, k) \
+            else None
         self.n_inst, self.k, self.switch = n_inst, k, gating == "switch"
         self.batch, self.lr, self.wd = batch_size, lr, weight_decay
         self.p = np.asarray(settings.p, dtype=np.float64)
@@ -78,10 +82,17 @@ class CpuTrainer:
         # the bias corrections in Python floats, exactly as one step at a time computed them
         bc1 = np.array([1 - b1 ** t for t in ts])
         bc2 = np.array([1 - b2 ** t for t in ts])
+        adam = (self.lr, self.wd, b1, b2, EPS)
+        if self.fused is not None:
+            self._parallel(self.fused, self.params, self.grads, self.m1, self.m2, self.state,
+                           self.neg_inv_p, self.last_scale, self.coef, self.importance,
+                           self.scale, self.lb_coef, self.batch, adam, bc1, bc2, self.rec,
+                           self.lb, self.router_grad_norm, self.tie_keys, first)
+            return self.rec.copy(), self.lb.copy(), self.router_grad_norm.copy()
         self._parallel(compiled.train_steps, self.params, self.grads, self.m1, self.m2,
                        self.state, self.neg_inv_p, self.last_scale, self.coef,
                        self.importance, self.scale, self.lb_coef, self.k, self.switch,
-                       self.batch, self.L, (self.lr, self.wd, b1, b2, EPS), bc1, bc2,
+                       self.batch, self.L, adam, bc1, bc2,
                        self.rec, self.lb, self.router_grad_norm, self.tie_keys, first)
         return self.rec.copy(), self.lb.copy(), self.router_grad_norm.copy()
 
@@ -112,9 +123,11 @@ def _tie_keys(keys, n_inst: int) -> np.ndarray:
 
 def loss_and_grads(params: tuple[np.ndarray, np.ndarray, np.ndarray], x: np.ndarray,
                    importance: np.ndarray, lb_coef: np.ndarray, k: int, gating: str,
-                   reduction: str = "sum", tie_keys=None):
+                   reduction: str = "sum", tie_keys=None, generic: bool = False):
     """Losses and gradients of the compiled kernel on given data x (inst, batch, n):
-    ((rec, lb), (dW, db, d_router)). For tests and inspection; training draws its own data."""
+    ((rec, lb), (dW, db, d_router)), from the step training uses for this shape (the
+    generic kernel with generic=True). For tests and inspection; training draws its own
+    data."""
     params = tuple(np.ascontiguousarray(a, dtype=_F) for a in params)
     n_inst, batch, n = x.shape
     _, E, m, _ = params[0].shape
@@ -123,7 +136,12 @@ def loss_and_grads(params: tuple[np.ndarray, np.ndarray, np.ndarray], x: np.ndar
     grads = tuple(np.zeros_like(a) for a in params)
     rec, lb = np.zeros(n_inst, _F), np.zeros(n_inst, _F)
     xt = np.ascontiguousarray(np.swapaxes(np.asarray(x, dtype=_F), 1, 2))
-    compiled.loss_grad(0, n_inst, params, xt, imp, coef, scale,
-                       np.ascontiguousarray(lb_coef, dtype=_F), k, gating == "switch",
+    lbc = np.ascontiguousarray(lb_coef, dtype=_F)
+    if fused.fits(n, m, E, k) and not generic:
+        fused.kernels(n, m, E, gating == "switch")[1](
+            0, n_inst, params, xt, imp, coef, scale, lbc, rec, lb, grads,
+            _tie_keys(tie_keys, n_inst))
+        return (rec, lb), grads
+    compiled.loss_grad(0, n_inst, params, xt, imp, coef, scale, lbc, k, gating == "switch",
                        tile_width(n, m, E), rec, lb, grads, _tie_keys(tie_keys, n_inst))
     return (rec, lb), grads

@@ -58,9 +58,12 @@ class DaskExecutor:
                             f"({_short(err)}); start one with `dask scheduler`, or use "
                             "--executor dask+local:N") from None
         except (TypeError, ValueError, ImportError) as err:  # TLS asked for, not set up
-            raise DaskError(f"cannot connect to {spec.address or spec.name} "
-                            f"({_short(err)}); a tls:// scheduler needs the client's "
-                            "certificate in Dask's config (docs/cluster.md)") from None
+            if spec.kind != "dask":
+                raise
+            raise DaskError(f"cannot connect to {spec.address} ({_short(err)}); a tls:// "
+                            "scheduler needs the client's certificate in Dask's config: "
+                            "DASK_DISTRIBUTED__COMM__TLS__CA_FILE, ..._CLIENT__CERT and "
+                            "..._CLIENT__KEY (docs/cluster.md)") from None
         try:
             self._check_versions()
         except DaskError:

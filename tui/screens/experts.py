@@ -161,19 +161,21 @@ class ExpertsScreen(LabScreen):
         # Textual resumes a new screen twice after its mount: reload only for an experiment
         # chosen elsewhere since (each reload read everything again, on the user's wait).
         if self.app.current_experiment not in (None, self.experiment, self.asked):
-            self.reload()
+            self.reload(self.app.current_experiment)
 
     def on_data_changed(self, message: DataChanged) -> None:
-        self.reload()
+        self.reload()  # a unit stored, an experiment queued or finished
 
     def action_reload(self) -> None:
         self.reload()
 
-    def reload(self) -> None:
-        """The experiments, and the default one's data in the same worker (one round trip
-        and one frame fewer before Table 1 shows), or read ahead."""
+    def reload(self, prefer: int | None = None) -> None:
+        """The experiments, and the data of the one on show (else the app's current one,
+        else a default) in the same worker (one round trip and one frame fewer before
+        Table 1 shows), or read ahead."""
         self.asked = self.app.current_experiment
-        key, work, _ = opening_read(self.lab, self.asked)
+        want = next((e for e in (prefer, self.experiment, self.asked) if e is not None), None)
+        key, work, _ = opening_read(self.lab, want)
         self.app.read_ahead.fetch(self, "experiments", key, work)
 
     def load(self, experiment: int) -> None:

@@ -212,6 +212,7 @@ class PhaseScreen(PhaseControls, LabScreen):
         width = max(width - 2, 20) - 2 * per_row  # a vertical scrollbar, the grids' gaps
         # a grid's least width: its caption (the paper colour's maxima) or title
         least = max((len(w.caption or "") + 2 for w in self.widgets.values()), default=0)
+        least = least if least * per_row <= width else 0  # too wide at any size: no help
         # title, axis, ticks, x title, caption and the gap below a row: 6 lines
         return fit_level(n_cols, n_rows, width, max(height, 6) - 2, label_width=8,
                          per_row=per_row, most=MOST_LEVEL, min_width=least)

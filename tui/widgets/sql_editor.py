@@ -6,18 +6,22 @@ Tree-sitter re-parses the whole query on every keystroke: about 3.5 ms per KB of
 paste). Above HIGHLIGHT_MAX characters the editor holds plain text, decided before each edit
 so that a large paste is never parsed; it highlights again once the query is small again.
 Soft wrapping re-wraps the edited line and splits it again at each frame (about 100 ms per
-key in a 200 KB line), so above WRAP_MAX long lines scroll sideways instead.
+key in a 200 KB line), so above WRAP_MAX long lines scroll sideways instead. What is left
+grows with the text (about 25 ms a key at 200 KB, 150 ms at 2 MB), so a paste that would
+make the query longer than TEXT_MAX is refused with a notice.
 """
 
 from __future__ import annotations
 
-from textual.document._edit import Edit, EditResult
+from textual import events
 from textual.widgets import TextArea
+from textual.widgets.text_area import Edit, EditResult
 
 HIGHLIGHT_MAX = 10_000  # characters; ~35 ms a keystroke when highlighted
 HIGHLIGHT_AGAIN = 8_000  # below this, highlight again (no switching back and forth at the edge)
 WRAP_MAX = 50_000
 WRAP_AGAIN = 40_000
+TEXT_MAX = 1_000_000  # ten times what the lab runs by default (MOELAB_SQL_MAX_CHARS)
 
 
 class SqlEditor(TextArea):
@@ -56,6 +60,15 @@ class SqlEditor(TextArea):
             self._set_language(None)
         if size > WRAP_MAX:
             self.soft_wrap = False
+
+    async def _on_paste(self, event: events.Paste) -> None:
+        start, end = sorted(self.selection)
+        size = (len(self.document.text) - len(self.document.get_text_range(start, end))
+                + len(event.text))
+        if size > TEXT_MAX:
+            event.prevent_default()  # TextArea's own paste does not run
+            self.notify(f"not pasted: the query would be {size:,} characters; the editor "
+                        f"holds {TEXT_MAX:,}", severity="warning")
 
     def edit(self, edit: Edit) -> EditResult:
         self._before(len(self.document.text) + len(edit.text))
