@@ -3,11 +3,14 @@
 For each workload, moelab's engine (`train_batch`) and the baseline (benchmarks/reference.py,
 the research code's recipe re-implemented) train the same models in alternating rounds; each
 round times a fixed number of steps after a warm-up. Reported: instance-steps per second for
-both (median over rounds), the ratio, and achieved GFLOP/s against this machine's fp32 matmul
-peak, measured in the same run.
+both (median over rounds), the ratio, achieved GFLOP/s against this machine's fp32 matmul
+peak, and random numbers drawn per second against the peak of the kernels' own generator
+alone (engine/cpu/rng.py on every core), both peaks measured in the same run.
 
 FLOPs counted are the model's useful work, the same for both sides: per sample, the router
 (2·E·n) and the routed experts' two matmuls (k · 2 · 2·m·n), times 3 for forward + backward.
+Random numbers: the engine draws one uniform per input element (batch · n per instance-step),
+the baseline two (torch.rand for the values and for the mask).
 """
 
 from __future__ import annotations
@@ -86,6 +89,36 @@ def matmul_peak(size: int = 2048, reps: int = 5) -> float:
     return 2 * size**3 / best / 1e9
 
 
+def rng_peak(threads: int, reps: int = 300, rounds: int = 3) -> float:
+    """Uniforms per second of the CPU kernels' xoshiro128+ streams alone, one thread per
+    core as in training (best of rounds)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from moelab.engine.cpu.rng import fill_repeat, seed_states
+
+    n, B = 16, 4096
+    states = seed_states(list(range(threads)))
+    bufs = [np.zeros((1, n, B), np.float32) for _ in range(threads)]
+    q = np.full(n, -1.0, np.float32)
+    fill_repeat(states[0], q, B, bufs[0], 1)  # compile (or load) first
+    best = float("inf")
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in range(rounds):
+            t = time.perf_counter()
+            jobs = [pool.submit(fill_repeat, states[c], q, B, bufs[c], reps)
+                    for c in range(threads)]
+            for j in jobs:
+                j.result()
+            best = min(best, time.perf_counter() - t)
+    return threads * reps * n * B / best
+
+
+def randoms_per_instance_step(r: RunSpec) -> tuple[int, int]:
+    """Uniforms drawn per instance-step: (engine, baseline)."""
+    per = r.train.batch_size * r.model.n_features
+    return per, 2 * per
+
+
 def flops_per_instance_step(r: RunSpec) -> float:
     m = r.model
     n, d, E, k = m.n_features, m.d_hidden, m.n_experts, m.k
@@ -138,24 +171,35 @@ class Row:
     reference: float
     gflops_engine: float
     gflops_reference: float
+    rng_engine: float = 0.0  # random numbers / s
+    rng_reference: float = 0.0
 
     @property
     def ratio(self) -> float:
         return self.engine / self.reference
 
-    def line(self, peak: float) -> str:
+    def line(self, peak: float, rng_peak: float) -> str:
         return (f"{self.name}  moelab {self.engine:10.0f} inst-steps/s   "
                 f"baseline {self.reference:9.0f} inst-steps/s   {self.ratio:.1f}x   "
                 f"{self.gflops_engine:.1f} GFLOP/s (baseline {self.gflops_reference:.1f}) "
-                f"of {peak:.0f} peak fp32")
+                f"of {peak:.0f} peak fp32   {self.rng_engine / 1e6:.0f} M random/s "
+                f"(baseline {self.rng_reference / 1e6:.0f}) of {rng_peak / 1e6:.0f} peak RNG")
 
 
-def bench(quick: bool, workloads=WORKLOADS, plans=None, out=print) -> tuple[float, list[Row]]:
+@dataclass(frozen=True)
+class Peaks:
+    gflops: float  # fp32 matmul
+    randoms: float  # uniforms / s of the kernels' generator alone, every core
+
+
+def bench(quick: bool, workloads=WORKLOADS, plans=None, out=print) -> tuple[Peaks, list[Row]]:
     plans = plans or PLANS[quick]
     torch.manual_seed(0)
-    peak = matmul_peak()
-    out(f"fp32 matmul peak on this machine: {peak:.0f} GFLOP/s "
+    peaks = Peaks(matmul_peak(), rng_peak(torch.get_num_threads()))
+    out(f"fp32 matmul peak on this machine: {peaks.gflops:.0f} GFLOP/s "
         f"({torch.get_num_threads()} threads, torch {torch.__version__})")
+    out(f"random-number peak: {peaks.randoms / 1e6:.0f} M uniforms/s (the CPU kernels' "
+        f"xoshiro128+ streams alone, {torch.get_num_threads()} threads)")
     out("baseline = the research code's recipe re-implemented (benchmarks/reference.py): "
         "vmap(functional_call), dense experts, autograd, torch AdamW, fresh torch.rand")
     rows = []
@@ -168,28 +212,31 @@ def bench(quick: bool, workloads=WORKLOADS, plans=None, out=print) -> tuple[floa
             ref.append(time_reference(runs, rw, rt))
         e, r = statistics.median(eng), statistics.median(ref)
         f = flops_per_instance_step(runs[0])
-        row = Row(w.name, len(runs), e, r, e * f / 1e9, r * f / 1e9)
+        re_, rr = randoms_per_instance_step(runs[0])
+        row = Row(w.name, len(runs), e, r, e * f / 1e9, r * f / 1e9, e * re_, r * rr)
         rows.append(row)
-        out(row.line(peak))
-    return peak, rows
+        out(row.line(peaks.gflops, peaks.randoms))
+    return peaks, rows
 
 
-def table(peak: float, rows: list[Row]) -> str:
+def table(peaks: Peaks, rows: list[Row]) -> str:
     head = ("| workload | instances | moelab inst-steps/s | baseline inst-steps/s | speed-up "
-            "| moelab GFLOP/s | baseline GFLOP/s | peak GFLOP/s |")
-    lines = [head, "|" + "---|" * 8]
+            "| moelab GFLOP/s | baseline GFLOP/s | peak GFLOP/s | moelab M random/s "
+            "| baseline M random/s | peak M random/s |")
+    lines = [head, "|" + "---|" * 11]
     for r in rows:
         lines.append(f"| {r.name} | {r.n_inst} | {r.engine:.0f} | {r.reference:.0f} | "
                      f"{r.ratio:.1f}x | {r.gflops_engine:.1f} | {r.gflops_reference:.1f} | "
-                     f"{peak:.0f} |")
+                     f"{peaks.gflops:.0f} | {r.rng_engine / 1e6:.0f} | "
+                     f"{r.rng_reference / 1e6:.0f} | {peaks.randoms / 1e6:.0f} |")
     return "\n".join(lines)
 
 
 def run_bench(quick: bool = False) -> int:
     t = time.perf_counter()
-    peak, rows = bench(quick)
+    peaks, rows = bench(quick)
     print()
-    print(table(peak, rows))
+    print(table(peaks, rows))
     print(f"\n({'quick' if quick else 'full'} bench, {time.perf_counter() - t:.0f} s)")
     return 0
 

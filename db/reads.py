@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from .registry import READS, plain, read, register_read, rows_as_dicts  # noqa: F401
 from .store import Store
-from .userquery import run_read_query
 
 
 @register_read("experiments")
@@ -23,18 +22,6 @@ def experiments(store: Store) -> list[dict]:
 def experiment(store: Store, experiment_id: int) -> dict | None:
     e = store.experiment(int(experiment_id))
     return None if e is None else {k: plain(v) for k, v in e.items()}
-
-
-@register_read("runs_table")
-def runs_table(store: Store, columns: str = "*", where: str | None = None,
-               order_by: str = "run_id", limit: int = 1000) -> dict:
-    """Rows of the runs view under a user's SQL condition (guarded as read-only SQL)."""
-    query = f"SELECT {columns} FROM runs"
-    if where:
-        query += f" WHERE {where}"
-    query += f" ORDER BY {order_by}"
-    names, rows = run_read_query(store, query, limit=int(limit))
-    return {"columns": names, "rows": [[plain(v) for v in r] for r in rows]}
 
 
 # Reads of other modules register themselves on import.

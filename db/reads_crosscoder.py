@@ -98,18 +98,6 @@ def crosscoder_features(store: Store, experiment_id: int) -> dict:
     return _columns(names, rows)
 
 
-@register_read("crosscoder_experts")
-def crosscoder_experts(store: Store, experiment_id: int) -> dict:
-    """Per crosscoder, feature and MoE expert: W_iᵉ's norm and best decoder-block cosine."""
-    names, rows = store.query(
-        "SELECT x.run_id, x.feature, x.expert, x.norm, x.represented, x.cosine, x.latent, "
-        "       x.latent_class "
-        "FROM crosscoder_recovery x JOIN runs r USING (run_id) "
-        "WHERE r.experiment_id = ? AND x.expert IS NOT NULL "
-        "ORDER BY x.run_id, x.feature, x.expert", [int(experiment_id)])
-    return _columns(names, rows)
-
-
 # -- the TUI's crosscoder panel ----------------------------------------------------------------
 
 @register_read("crosscoder_list")

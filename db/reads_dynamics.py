@@ -146,21 +146,6 @@ def snapshot_steps(store: Store, run_id: int) -> list[int]:
     return [int(r[0]) for r in rows]
 
 
-@register_read("snapshot_weights")
-def snapshot_weights(store: Store, run_id: int, step: int) -> dict:
-    """W (d_hidden × n_features, row-major), b and router per expert of a run at a snapshot
-    step, with the step's per-feature dynamics: what the run screen redraws at that step."""
-    names, rows = store.query(
-        "SELECT s.expert, r.n_features, r.d_hidden, s.W, s.b, s.router "
-        "FROM snapshots s JOIN runs r ON r.run_id = s.run_id "
-        "WHERE s.run_id = ? AND s.step = ? ORDER BY s.expert", [int(run_id), int(step)])
-    features = rows_as_dicts(*store.query(
-        "SELECT expert, feature, norm, superposition, dimensionality, monosemantic, usage, "
-        "route_fraction, loss FROM dynamics WHERE run_id = ? AND step = ? "
-        "ORDER BY expert, feature", [int(run_id), int(step)]))
-    return {"experts": rows_as_dicts(names, rows), "features": features}
-
-
 @register_read("run_detail_at_step")
 def run_detail_at_step(store: Store, run_id: int, step: int) -> dict | None:
     """What the run screen draws per expert (as run_detail's experts: W, gram, b, router,

@@ -6,7 +6,7 @@ them as JSON and the figures can plot them without knowing any SQL.
 
 from __future__ import annotations
 
-from .registry import nan_as_null, plain, register_read
+from .registry import plain, register_read
 from .store import Store
 
 # What identifies a model setup inside an experiment (a sweep variant, a router init).
@@ -67,19 +67,6 @@ def figure_features(store: Store, experiment_id: int, chosen_only: bool = True,
     return _columns(names, rows)
 
 
-@register_read("figure_experts")
-def figure_experts(store: Store, experiment_id: int, chosen_only: bool = True) -> dict:
-    """Per (run, expert): usage, routing fraction, monosemantic count, conditional usage."""
-    names, rows = store.query(
-        f"SELECT r.run_id, {_setup_select()}, r.seed, e.expert, e.usage, e.route_fraction, "
-        "e.frobenius_sq, e.n_monosemantic, e.usage_when_mono_active, "
-        "e.usage_when_only_mono_active "
-        "FROM runs r JOIN experts e ON e.run_id = r.run_id "
-        f"WHERE r.experiment_id = ?{_chosen(chosen_only)} ORDER BY r.run_id, e.expert",
-        [int(experiment_id)])
-    return _columns(names, rows)
-
-
 @register_read("figure_weights")
 def figure_weights(store: Store, run_ids: list[int]) -> dict:
     """W (d_hidden × n_features, row-major), b and router row per expert of the given runs."""
@@ -111,21 +98,3 @@ def figure_metric_names(store: Store, experiment_id: int) -> list[str]:
         "SELECT DISTINCT m.name FROM runs r JOIN metrics m ON m.run_id = r.run_id "
         "WHERE r.experiment_id = ? ORDER BY 1", [int(experiment_id)])
     return [r[0] for r in rows]
-
-
-@register_read("usage_table")
-def usage_table(store: Store, experiment_id: int) -> dict:
-    """The paper's Table 1: per router init and number of monosemantic features per expert,
-    how many experts, their mean usage, and their usage when those features are active
-    (among others, and alone). Usages are fractions in [0, 1]."""
-    names, rows = store.query(
-        "SELECT r.router_init, e.n_monosemantic, count(*) AS n_experts_with, "
-        "count(DISTINCT r.run_id) AS n_models, avg(e.usage) AS usage, "
-        f"avg({nan_as_null('e.usage_when_mono_active')}) AS usage_when_mono_active, "
-        f"avg({nan_as_null('e.usage_when_only_mono_active')}) "
-        "AS usage_when_only_mono_active "
-        "FROM runs r JOIN experts e ON e.run_id = r.run_id "
-        "WHERE r.experiment_id = ? AND r.chosen AND r.n_experts > 1 "
-        "GROUP BY r.router_init, e.n_monosemantic ORDER BY r.router_init, e.n_monosemantic",
-        [int(experiment_id)])
-    return _columns(names, rows)

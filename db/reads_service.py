@@ -56,9 +56,3 @@ def counts(store: Store) -> dict[str, int]:
     """Number of experiments in each status."""
     _, rows = store.query("SELECT status, count(*) FROM experiments GROUP BY status")
     return {status: int(n) for status, n in rows}
-
-
-def run_count(store: Store, experiment_id: int) -> int:
-    _, rows = store.query("SELECT count(*) FROM runs WHERE experiment_id = ?",
-                          [int(experiment_id)])
-    return int(rows[0][0])

@@ -110,19 +110,3 @@ def seed_stability(chosen: Cell, seeds: Iterable[Cell]) -> float:
     included), experts matched."""
     results = [match(chosen, s)[0] for s in seeds]
     return sum(results) / len(results) if results else float("nan")
-
-
-def holdings(cells: Iterable[Cell]) -> np.ndarray:
-    """Per expert number, the share of the cells where some expert holds the last feature
-    (not ignored; the largest norm when several do) in which it is this one: which panel
-    4.X.e/E shows it."""
-    counts = None
-    for c in cells:
-        n = np.asarray(c.norms)
-        counts = np.zeros(len(n)) if counts is None else counts
-        held = np.asarray(c.classes) != IGNORED
-        if held.any():
-            counts[int(np.argmax(np.where(held, n, -1.0)))] += 1
-    if counts is None or counts.sum() == 0:
-        return np.zeros(0 if counts is None else len(counts))
-    return counts / counts.sum()

@@ -4,7 +4,6 @@ the section.field names that --set, --sweep and sweep axes may address."""
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -129,9 +128,6 @@ class DataConfig:
         if isinstance(imp, tuple) and any(_is_num(v) and v > MAX_MAGNITUDE for v in imp):
             p.append(f"data.importance values must be at most {MAX_MAGNITUDE:g}")
         return p
-
-    def importance_key(self) -> str:
-        return json.dumps(self.importance, sort_keys=True, default=list)
 
 
 @dataclass(frozen=True)

@@ -138,10 +138,6 @@ class CrosscoderConfig:
         return json.dumps(self.to_dict())
 
 
-def is_crosscoder(raw: dict) -> bool:
-    return isinstance(raw, dict) and raw.get("family") == FAMILY
-
-
 def from_dict(raw: dict, name: str | None = None) -> CrosscoderConfig:
     """A validated CrosscoderConfig from a TOML-shaped dict; every problem at once."""
     problems: list[str] = []

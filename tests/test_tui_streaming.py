@@ -11,6 +11,7 @@ import time
 import pytest
 from service_helpers import experiment, finished, wait_for
 from test_tui_support import FakeClient, run_app_test, text, until
+from textual.widgets import Select
 
 from moelab.tui.screens.phase import PhaseScreen
 
@@ -43,15 +44,16 @@ def test_the_phase_diagram_fills_in_as_each_unit_is_stored(lab, monkeypatch):
 
     async def body(app, pilot):
         await until(pilot, lambda: app.current_experiment is not None)  # Runs has loaded
-        changes = app.read_ahead.generation
         new = submitter.submit(sweep(SLOW_STEPS), preset="fig4", name="new sweep")
-        # the app has heard of it (else 3 may open on the old sweep, read ahead, and stay)
-        await until(pilot, lambda: app.read_ahead.generation > changes)
-        app.current_experiment = None  # the phase view picks its own default
         await pilot.press("3")
         await until(pilot, lambda: isinstance(app.screen, PhaseScreen))
         screen = app.screen
-        # the sweep just queued is the default (the newest fig4), before any run is stored
+        # listed while it trains (the view may have opened on the old sweep, read ahead
+        # before the new one was queued: picked then, as a user would)
+        picker = screen.query_one("#experiment", Select)
+        await until(pilot, lambda: any(v == new for _, v in picker._options), timeout=30)
+        if screen.experiment != new:
+            picker.value = new
         await until(pilot, lambda: screen.experiment == new, timeout=30)
         seen: list[int] = []
         pressed_r = False

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 
 PURPLE = "#8e44ad"  # monosemantic feature (Elhage's colouring)
 GREEN = "#27ae60"  # feature in superposition
@@ -17,16 +16,6 @@ def _byte(v: float) -> int:
 
 def hex_rgb(r: float, g: float, b: float) -> str:
     return "#%02x%02x%02x" % (_byte(r), _byte(g), _byte(b))  # noqa: UP031 (hot: 20k a view)
-
-
-def unit_scale(values: Sequence[float | None]) -> list[float | None]:
-    """Scale to [0, 1] over the values given (a constant grid maps to 0)."""
-    present = [v for v in values if v is not None]
-    if not present:
-        return [None for _ in values]
-    lo, hi = min(present), max(present)
-    span = hi - lo
-    return [None if v is None else ((v - lo) / span if span > 0 else 0.0) for v in values]
 
 
 def phase_colour(x: float, y: float) -> str:

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from . import lens as lens_kernel
 from . import metrics as K
 
 
@@ -74,7 +75,7 @@ def lens(W, b, router, k: int, gating: str, importance, p, last_scale, n_samples
     n_inst, E, _, n = W.shape
     usage, ablation = np.empty((n_inst, E)), np.empty((n_inst, E))
     full, top1 = np.empty(n_inst), np.empty(n_inst)
-    over_instances(K.lens, n_inst, W, b, router, uniforms(n_samples, n, seed),
+    over_instances(lens_kernel.lens, n_inst, W, b, router, uniforms(n_samples, n, seed),
                    np.ascontiguousarray(p, dtype=np.float32),
                    np.ascontiguousarray(last_scale, dtype=np.float32), int(k),
                    gating == "switch", _f64(importance), usage, full, top1, ablation)

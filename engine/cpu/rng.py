@@ -75,3 +75,11 @@ def fill_sparse(state, neg_inv_p, last_scale, B, x):
             for l in range(lt):
                 xn[l] *= last_scale
     state[0], state[1], state[2], state[3] = s0, s1, s2, s3
+
+
+@njit(nogil=True, cache=True)
+def fill_repeat(state, neg_inv_p, B, x, reps):
+    """fill_sparse reps times, without the GIL: the streams alone, for `moelab bench`'s
+    random-number peak (neg_inv_p = −1 makes plain uniforms, 1 − u)."""
+    for _ in range(reps):
+        fill_sparse(state, neg_inv_p, 1.0, B, x)

@@ -1,8 +1,8 @@
 """Families of models the lab trains: a small registry instead of branches in the trainer.
 
-A family module has NAME; config_from_stored(text) -> its config type; count(cfg, store)
-and plan(cfg, experiment_id, unit_work, device, store) -> units (the lab service plans,
-holding the store); runs_of(config_text, run_indices, inputs) -> runs, and
+A family module has config_from_stored(text) -> its config type and plan(cfg,
+experiment_id, unit_work, device, store) -> units (engine/runner.py plans, with the store
+the family may read); runs_of(config_text, run_indices, inputs) -> runs, and
 train(runs, device, progress, cancel) -> tables for Store.write_unit (on any worker). The
 toy models (dense and MoE, SPEC) are one family, crosscoders that diff two of them another.
 A stored config names its family with a top-level "family" key (toy when absent).

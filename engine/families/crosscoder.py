@@ -16,11 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import ConfigError
-from ..crosscoder_config import CrosscoderConfig, from_dict, from_json
+from ..crosscoder_config import FAMILY, CrosscoderConfig, from_dict, from_json
 from ..plan import Unit, unit_work_default
 
-NAME = "crosscoder"
-CONFIG = CrosscoderConfig
 _DATA_FIELDS = ("sparsity", "importance", "last_importance", "last_scale")
 
 
@@ -78,10 +76,6 @@ def pairs(cfg: CrosscoderConfig, store) -> list[tuple[int, int]]:
         raise ConfigError([f"experiment {cfg.source.experiment} has no dense and MoE runs "
                            "with the same seed and data to diff"])
     return found
-
-
-def count(cfg: CrosscoderConfig, store=None) -> int:
-    return len(pairs(cfg, store)) * cfg.train.seeds
 
 
 def pair_problems(cfg: CrosscoderConfig, dense_id: int, moe_id: int, sources: dict) -> list[str]:
@@ -143,7 +137,7 @@ def plan(cfg: CrosscoderConfig, experiment_id: int = 0, unit_work: float | None 
                                 "moe_run": runs[i][2], "seed": cfg.train.seed + runs[i][3]}
                                for i in chunk],
                       "sources": {str(j): sources[j] for i in chunk for j in runs[i][1:3]}}
-            units.append(Unit(experiment_id, len(units), NAME, text, tuple(chunk), (),
+            units.append(Unit(experiment_id, len(units), FAMILY, text, tuple(chunk), (),
                               device or cfg.train.device, cfg.train.steps * len(chunk),
                               json.dumps(inputs)))
     return units

@@ -16,8 +16,6 @@ from ..sweep import RunSpec, expand
 from ..train import LOGGED, BatchResult, train_batch
 from ..version import ENGINE_VERSION
 
-NAME = "toy"
-
 
 @functools.lru_cache(maxsize=4)
 def _expanded(config_text: str) -> list[RunSpec]:
@@ -37,10 +35,6 @@ def runs_of(config_text: str, run_indices, inputs: str = "") -> list[RunSpec]:
 def config_from_stored(text: str):
     from ..service.configs import config_from_stored as toy_config
     return toy_config(text)
-
-
-def count(cfg, store=None) -> int:
-    return len(expand(cfg))
 
 
 def plan(cfg, experiment_id: int = 0, unit_work: float | None = None, device: str | None = None,

@@ -133,16 +133,6 @@ class CellGrid(Widget, can_focus=True):
         self._lines = None
         self.refresh(layout=True)
 
-    def set_marked(self, marked: set[tuple[int, int]]) -> None:
-        if marked != self.marked:
-            self.marked = marked
-            self._invalidate()
-
-    def set_flagged(self, flagged: set[tuple[int, int]]) -> None:
-        if flagged != self.flagged:
-            self.flagged = flagged
-            self._invalidate()
-
     def watch_level(self) -> None:
         self._lines = None
 
