@@ -16,6 +16,9 @@ from .migration_dynamics import NEW_VIEWS as DYNAMICS_VIEWS
 from .migration_engine_version import ENGINE_VERSION_MIGRATION
 from .migration_fidelity import FIDELITY_MIGRATION
 from .migration_fidelity import NEW_VIEWS as FIDELITY_VIEWS
+from .migration_lm import LM_MIGRATION
+from .migration_lm import NEW_TABLES as LM_TABLES
+from .migration_lm import NEW_VIEWS as LM_VIEWS
 
 BOOTSTRAP = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
@@ -202,15 +205,16 @@ MIGRATIONS: list[tuple[int, str]] = [
     (5, DYNAMICS_MIGRATION),
     (6, CROSSCODER_MIGRATION),
     (7, ENGINE_VERSION_MIGRATION),
+    (8, LM_MIGRATION),
 ]
 
 LATEST = MIGRATIONS[-1][0]
 
 PUBLIC_VIEWS: tuple[str, ...] = ("experiments", "runs", "experts", "features", "metrics", "weights",
                                   "units", *FIDELITY_VIEWS, *DYNAMICS_VIEWS,
-                                  *CROSSCODER_VIEWS)
+                                  *CROSSCODER_VIEWS, *LM_VIEWS)
 
 # Chunk tables the engine sends, and the columns the store fills in itself.
 CHUNK_TABLES: tuple[str, ...] = ("runs", "experts", "features", "metrics", "weights",
-                                  *DYNAMICS_TABLES, *CROSSCODER_TABLES)
+                                  *DYNAMICS_TABLES, *CROSSCODER_TABLES, *LM_TABLES)
 STORE_FILLED = frozenset({"run_id", "experiment_id"})

@@ -34,6 +34,7 @@ from . import (  # noqa: E402,F401
     reads_fidelity,
     reads_figures,
     reads_lens,
+    reads_lm,
     reads_panels,
     reads_phase,
     reads_phase_layers,

@@ -17,13 +17,18 @@ def register(sub, groups) -> None:
                    "'NAME (control of N)', which `moelab compare` uses as the noise floor; "
                    "--control ID alone trains one for stored experiment ID")
     r.set_defaults(func=run)
-    pr = sub.add_parser("presets", help="list the presets (toy models and crosscoders) with "
+    pr = sub.add_parser("presets", help="list the presets (toy models, crosscoders, language "
+                        "models) with "
                         "their full and --quick sizes")
     pr.set_defaults(func=presets)
 
 
 def run(args) -> int:
     from moelab.cmd_crosscode import RUN_PREFIX, run_preset
+    from moelab.lm_run import is_lm_preset
+    if is_lm_preset(args.preset):  # lm-pair: small language models (engine/families/lm/)
+        from moelab.lm_run import run_preset as run_lm
+        return run_lm(args)
     if (args.preset or "").startswith(RUN_PREFIX):  # crosscoder-fig1-2: models, then crosscoders
         if args.control is not None:
             from moelab.errors import UsageError
@@ -78,4 +83,13 @@ def presets(args) -> int:
         cc.add_row(RUN_PREFIX + name, f"{full[0]} + {full[1]}", f"{quick[0]} + {quick[1]}",
                    p.summary)
     out.print(cc)
+    from moelab.engine.families.lm.presets import LM_PRESETS
+    lm = Table(header_style="bold", title="small language models: `moelab run NAME [--quick]` "
+               "(time measured on a 2-core CPU machine)", title_justify="left")
+    for c in ("preset", "models", "time", "--quick time", "what"):
+        lm.add_column(c)
+    for name, p in LM_PRESETS.items():
+        n = len(p.build(False)["sweep"]["variants"])
+        lm.add_row(name, str(n), f"~{p.minutes[0]:g} min", f"~{p.minutes[1]:g} min", p.summary)
+    out.print(lm)
     return 0

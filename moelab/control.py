@@ -11,34 +11,29 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from moelab.engine import control as _engine
 from moelab.errors import UsageError
 
 if TYPE_CHECKING:
     from moelab.engine.config import Config
 
-SUFFIX = " (control of {})"
-
-
-def control_name(name: str, experiment_id: int) -> str:
-    return name + SUFFIX.format(int(experiment_id))
+# The config transformation is the engine's, shared with the New experiment form's toggle.
+SUFFIX = _engine.SUFFIX
+control_name = _engine.control_name
 
 
 def control_raw(raw: dict, cfg: Config) -> dict:
     """The raw (TOML-shaped) config of the control: cfg's, with train.seed past its seeds."""
-    swept = {key for key, _ in cfg.sweep.axes} | {k for v in cfg.sweep.variants for k, _ in v}
-    if swept & {"train.seed", "train.seeds"}:
-        raise UsageError("a seed control moves train.seed past the experiment's seeds; this "
-                         "config sweeps train.seed or train.seeds itself, so queue the control "
-                         "by hand with other seeds")
-    out = {k: (dict(v) if isinstance(v, dict) else v) for k, v in raw.items()}
-    out["train"] = {**out.get("train", {}), "seed": cfg.train.seed + cfg.train.seeds}
-    return out
+    try:
+        return _engine.control_raw(raw, cfg)
+    except _engine.ControlError as err:
+        raise UsageError(str(err)) from None
 
 
 def stored(client, experiment_id: int) -> tuple[dict, Config, str]:
     """(raw config, Config, name) of a stored toy-model experiment, to queue its control."""
     from moelab.engine.config import ConfigError
-    from moelab.engine.service.configs import config_from_stored, raw_from_dict
+    from moelab.engine.config_stored import config_from_stored, raw_from_dict
     row = client.read("experiment", experiment_id=int(experiment_id))
     if row is None:
         raise UsageError(f"no experiment with id {experiment_id}")

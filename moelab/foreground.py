@@ -55,8 +55,8 @@ def _show(bar: Progress, task, n_models: int, p) -> None:
 
 def run_on_service(cfg: Config, db_path, preset: str | None, quick: bool,
                    device: str | None, console: Console) -> int:
+    from moelab.engine.config_stored import raw_from_config
     from moelab.engine.service.client import ServiceClient
-    from moelab.engine.service.configs import raw_from_config
     from moelab.engine.sweep import expand
     raw = raw_from_config(cfg)
     if device:

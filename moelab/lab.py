@@ -138,7 +138,7 @@ class Lab(FiguresMixin):
         from moelab.engine.presets import PRESETS
         preset = None
         if isinstance(preset_or_config, Config):
-            from moelab.engine.service.configs import raw_from_config
+            from moelab.engine.config_stored import raw_from_config
             raw = raw_from_config(preset_or_config)
             name = name or preset_or_config.name
         elif isinstance(preset_or_config, dict):

@@ -50,3 +50,14 @@ def test_a_broken_contract_fails(tmp_path):
     (tree / "moelab" / "tui" / "planted.py").write_text("from moelab.db import reads\n")
     out = _lint(tree)
     assert out.returncode != 0 and "moelab.tui.planted -> moelab.db" in out.stdout, out.stdout
+
+
+def test_every_family_has_the_protocol_members():
+    """A family is one obvious place: the registry's modules all answer the same questions
+    (engine/families/__init__.py, Family)."""
+    from moelab.engine.families import _FAMILIES, MEMBERS, family
+    for name in _FAMILIES:
+        module = family(name)
+        missing = [m for m in MEMBERS if not hasattr(module, m)]
+        assert not missing, (name, missing)
+        assert module.FAMILY == name

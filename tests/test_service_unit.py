@@ -11,13 +11,10 @@ from pathlib import Path
 import pytest
 
 from moelab.engine.config import ConfigError, with_overrides
+from moelab.engine.config_stored import config_from_stored, raw_from_config
 from moelab.engine.executors.local import died_message
 from moelab.engine.presets import PRESETS, build_config, get
-from moelab.engine.service.configs import (
-    config_from_stored,
-    raw_from_config,
-    submitted_config,
-)
+from moelab.engine.service.configs import submitted_config
 from moelab.engine.service.events import EventHub
 from moelab.engine.service.owners import foreground_alive, foreground_mark, foreground_owner
 from moelab.engine.service.paths import ServicePaths

@@ -2,6 +2,7 @@
 a run trains to bitwise the same weights alone and in any batch, the step traces into one
 graph, its maths is the reference kernel's, and it trains like the CPU trainer."""
 
+import os
 import random
 import subprocess
 import sys
@@ -18,6 +19,15 @@ from moelab.engine.sweep import expand
 from moelab.engine.train import data_key, make_trainer, train_batch
 
 _M = (1 << 64) - 1
+
+
+@pytest.fixture
+def one_thread():
+    """Eager torch on two shared cores is far faster on one thread (many tiny ops)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def _splitmix_finaliser(z: int) -> int:
@@ -115,7 +125,7 @@ def _kernel_case(n, m, E, k, gating, reduction, lb, I=3, B=150):
                                   (6, 2, 3, 1, "renorm", "sum", 0.01),
                                   (6, 2, 4, 2, "renorm", "mean", 0.05),
                                   (6, 1, 5, 3, "switch", "sum", 0.01)])
-def test_step_maths_is_the_reference_kernels(case):
+def test_step_maths_is_the_reference_kernels(case, one_thread):
     """torch_step's forward and backward against model.Kernel (itself held to the baseline's
     autograd in test_bench_equivalence)."""
     n, m, E, k, gating, reduction, lb = case
@@ -132,7 +142,7 @@ def test_step_maths_is_the_reference_kernels(case):
         torch.testing.assert_close(g_, w_, rtol=1e-5, atol=1e-7)
 
 
-def test_step_traces_into_one_graph_without_host_syncs():
+def test_step_traces_into_one_graph_without_host_syncs(one_thread):
     """fullgraph tracing fails on any graph break, .item() and other host reads included: the
     step that CUDA compiles (inductor, CUDA graphs) is one graph. Traced here with the eager
     backend, it trains as the plain step does."""
@@ -151,7 +161,7 @@ def test_step_traces_into_one_graph_without_host_syncs():
         plain.steps(3, 5)  # the device keeps the step count: no skipping or repeating
 
 
-def test_torch_trainer_trains_like_the_cpu_trainer_on_a_w1_sweep():
+def test_torch_trainer_trains_like_the_cpu_trainer_on_a_w1_sweep(one_thread):
     """W1's shape (n=3, m=2, E=3, k=1, random ties as fig4): per sweep point, the seed-mean
     eval loss of the two trainers agrees within seed noise, and training lowered it."""
     raw = {"model": {"kind": "moe", "n_features": 3, "d_hidden": 2, "n_experts": 3, "k": 1,
@@ -175,7 +185,8 @@ def test_gpu_fig4_script_smoke_run_on_the_cpu(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "moelab.benchmarks.gpu_fig4", "--quick", "--device",
          "torch-cpu", "--steps", "8", "--limit", "1", "--seeds", "1", "--json", str(out)],
-        capture_output=True, text=True, timeout=120)
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "OMP_NUM_THREADS": "1"})  # eager tiny ops: one thread is faster
     assert proc.returncode == 0, proc.stderr
     assert "models/s" in proc.stdout and "alone == in batch: True" in proc.stdout
     assert '"models": 8' in out.read_text()  # fig4's 8 model shapes, one run each

@@ -171,21 +171,51 @@ def which_variants(indices: list[int]) -> str:
     return ("variant " if len(indices) == 1 else "variants ") + ", ".join(map(str, indices))
 
 
-def size_of(raw: dict, name: str, past: float | None = None) -> str | None:
+def size_of(raw: dict, name: str, past: float | None = None, copies: int = 1) -> str | None:
     """The question (markup) to ask before queueing a checked form, None when it trains for
     under a day, or TooBig: a thread's work, refusing what cannot fit this machine as
     `moelab run` does. `past`: seconds at the speed of this database's past runs, when
-    known (the engine's cost model can be far off for small models)."""
+    known (the engine's cost model can be far off for small models); `copies`: 2 with its
+    seed control, which trains as long again."""
     from rich.markup import escape
 
     from moelab.engine.config import from_dict
     from moelab.engine.estimate import DAY, check_fits, human_time
     est = check_fits(from_dict(raw, name=name), yes=True)
-    if max(est.seconds, past or 0.0) <= DAY:
+    seconds, past = est.seconds * copies, past * copies if past is not None else None
+    if max(seconds, past or 0.0) <= DAY:
         return None
-    lines = ["[b]This experiment would train for more than a day.[/b]", "",
-             f"engine's estimate: about [b]{human_time(est.seconds)}[/b] ({escape(est.line())})"]
+    both = " with its seed control" if copies > 1 else ""
+    lines = [f"[b]This experiment{both} would train for more than a day.[/b]", "",
+             f"engine's estimate: about [b]{human_time(seconds)}[/b] ({escape(est.line())}"
+             + (f", × {copies}" if copies > 1 else "") + ")"]
     if past is not None:
         lines.append(f"at the speed of this database's past runs: about "
                      f"[b]{human_time(past)}[/b]")
     return "\n".join([*lines, "", "[dim]Rough estimates.[/] Queue it?"])
+
+
+def control_of(raw: dict, name: str) -> dict:
+    """The raw config of the form's seed control (engine/control.py, as `moelab queue
+    --control` builds it); ControlError when the config sweeps the seed itself."""
+    from moelab.engine.config import from_dict
+    from moelab.engine.control import control_raw
+    return control_raw(raw, from_dict(raw, name=name))
+
+
+def control_note(raw: dict, on: bool) -> str:
+    """The summary's words for the seed-control switch: which seeds the control trains."""
+    if not on:
+        return ""
+    from moelab.engine.config import Config
+    train = Config().train
+    given = raw.get("train", {})
+    seed, seeds = given.get("seed", train.seed), given.get("seeds", train.seeds)
+    swept = any(k in ("train.seed", "train.seeds") for k in raw.get("sweep", {})) or any(
+        "seed" in v.get("train", {}) or "seeds" in v.get("train", {})
+        for v in raw.get("sweep", {}).get("variants", []))
+    if swept:
+        return " · [red]no seed control: this config sweeps the seed itself[/]"
+    first, last = seed + seeds, seed + 2 * seeds - 1
+    which = f"seed {first}" if first == last else f"seeds {first}–{last}"
+    return f" · [b]+ a seed control[/b] (the same models again, {which})"

@@ -33,6 +33,19 @@ def warm() -> float:
     tr.close()
     loss_and_grads(init, rng.random((2, 8, n)), settings.importance, settings.lb_coef, k,
                    "renorm")
+    # fig4's eight shapes train with a step compiled per shape (fused.py), renorm gating
+    for n, m in ((2, 1), (3, 1), (3, 2)):
+        for E in range(1, n + 1):
+            init = (rng.normal(size=(1, E, m, n)), np.zeros((1, E, n)),
+                    rng.normal(size=(1, E, n)))
+            s1 = SimpleNamespace(p=np.full((1, n), 0.5), importance=np.ones((1, n)),
+                                 last_scale=np.ones(1), lb_coef=np.full(1, 0.01))
+            tr = CpuTrainer(init, s1, [1], k=1, gating="renorm", reduction="sum",
+                            batch_size=8, lr=1e-3, weight_decay=0.01, threads=1)
+            tr.steps(1, 1)
+            tr.close()
+    n, m, E = 3, 2, 3
+    init = (rng.normal(size=(2, E, m, n)), np.zeros((2, E, n)), rng.normal(size=(2, E, n)))
     # the per-run metrics after training (engine/cpu/metrics.py)
     from . import metrics_run
     W, b, router = init

@@ -63,6 +63,11 @@ def submitted(raw: dict, name: str | None = None, store=None) -> CrosscoderConfi
     return cfg
 
 
+def with_registered_metrics(cfg: CrosscoderConfig, metrics) -> CrosscoderConfig:
+    """Registered metrics (`moelab metric add`) are the toy models': nothing to add."""
+    return cfg
+
+
 def pairs(cfg: CrosscoderConfig, store) -> list[tuple[int, int]]:
     if cfg.source.experiment is None:
         return [(cfg.source.dense_run, cfg.source.moe_run)]

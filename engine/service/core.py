@@ -117,11 +117,10 @@ class LabService:
 
     def submit(self, config: dict | None = None, preset: str | None = None, quick: bool = False,
                name: str | None = None) -> int:
-        cfg = submitted_config(config, preset, bool(quick), name, store=self.store)
-        from ..custom_metrics import with_metrics
         from .metric_ops import registered
-        if hasattr(cfg.train, "metrics"):  # custom metrics are the toy family's
-            cfg = with_metrics(cfg, registered(self))  # computed for every run from now on
+        # the registered metrics are computed for every run queued from now on
+        cfg = submitted_config(config, preset, bool(quick), name, store=self.store,
+                               metrics=registered(self))
         with self.lock:
             eid = self.store.create_experiment(cfg.name, preset, cfg.to_json(),
                                                status="queued", quick=bool(quick))

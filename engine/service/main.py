@@ -141,6 +141,7 @@ def shutdown(paths: ServicePaths, lock_fd: int, service, server) -> None:
         service.store.close()
     with contextlib.suppress(OSError):
         paths.info.unlink()
+    service.queries.close()  # a clean stop runs no query: nothing for the next start to say
     os.close(lock_fd)
     log.info("stopped")
 

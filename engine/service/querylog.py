@@ -75,6 +75,13 @@ class QueryRecord:
                 self._running.pop(key, None)
                 self._write()
 
+    def close(self) -> None:
+        """The service stops cleanly: its record goes (a crash leaves it for the next start)."""
+        with self._lock:
+            self._running.clear()
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+
     def _write(self) -> None:
         try:
             fd = open_private(self.path, os.O_WRONLY | os.O_CREAT)

@@ -13,6 +13,9 @@ Recovery: the mean best decoder cosine of the represented features per model (MC
 
 from __future__ import annotations
 
+from moelab.engine.crosscoder_config import FAMILY
+from moelab.engine.families import family_of
+
 from .data import as_rows, group, mean_ci
 from .report_format import table
 from .verdicts import AGREES, DIFFERS, PARTLY, extremes, pm, robust
@@ -138,7 +141,7 @@ def section(client) -> list[str]:
     """REPORT.md lines for every finished crosscoder experiment in the database."""
     lines = ["## Crosscoders: diffing a dense and an MoE model", ""]
     ids = [e["experiment_id"] for e in client.read("experiments")
-           if e.get("status") == "done" and '"family": "crosscoder"' in (e.get("config") or "")]
+           if e.get("status") == "done" and family_of(e.get("config") or "{}").FAMILY == FAMILY]
     if not ids:
         return lines + ["No crosscoder experiment in this database; `moelab crosscode --preset "
                         "fig1-2` trains one (and `--preset fig3` the n = 100 case).", ""]

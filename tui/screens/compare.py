@@ -4,7 +4,9 @@ Training curves of any logged metric overlaid (m picks the metric); a table with
 per run (or group) holding only the config fields that differ and the final metrics; and
 the Gram matrix and feature norms of each, next to each other ([ ] switch experts). g groups
 runs whose configs differ only by seed: curves then show the mean with a 95% band and the
-table mean ± half-width.
+table mean ± half-width, with a row under each final metric saying whether each group
+differs from the first beyond seed noise (tui/noise_model.py); a panel under them states the
+rule, the groups with one seed, and a seed control among the marked runs.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from textual.containers import Horizontal, HorizontalScroll, Vertical
 from textual.widgets import DataTable, Static
 
 from .. import compare_model as cm
+from .. import noise_model as nm
 from ..fetch import Fetched, fetch
 from ..messages import DataChanged
 from ..widgets.cell_grid import CellGrid, fit_level
@@ -26,6 +29,7 @@ from .experts import colour_of, hex_colour
 from .run_detail import gram_colours, norm_bars
 
 WEIGHT_PANELS = 6  # Gram + norms panels drawn (the first run of each group)
+CONTROL_LOOKUPS = 20  # experiments of the marked runs looked up for seed controls
 EMPTY = ("[b]Nothing to compare yet.[/b] Mark runs with [b]space[/b] in Runs (1), the phase "
          "diagram (3), a run's detail (4) or SQL results with a run_id (6), then press "
          "[b]7[/b].")
@@ -51,6 +55,7 @@ class CompareScreen(LabScreen):
         self.curves: dict[str, list] = {}
         self.weights: dict[str, list] = {}
         self.groups: list[cm.Group] = []
+        self.pairs: list[tuple[int, int]] = []  # (experiment, its seed control) marked
         self.expert = 0
         self.loaded: tuple = ()
 
@@ -65,6 +70,7 @@ class CompareScreen(LabScreen):
         with Horizontal(id="compare-top"):
             yield Plot(id="compare-plot")
             yield DataTable(id="compare-table", zebra_stripes=True)
+        yield Static("", id="compare-noise")
         yield HorizontalScroll(id="compare-weights")
         yield KeyBar()
 
@@ -99,7 +105,9 @@ class CompareScreen(LabScreen):
             firsts = [g.runs[0]["run_id"] for g in cm.make_groups(runs, True)]
             firsts += [r["run_id"] for r in runs if r["run_id"] not in firsts]
             weights = self.lab.read("compare_weights", run_ids=firsts[:WEIGHT_PANELS * 2])
-            return runs, names, curves, weights, chosen
+            exps = sorted({r["experiment_id"] for r in runs})[:CONTROL_LOOKUPS]
+            controls = {e: self.lab.read("controls_of", experiment_id=e) for e in exps}
+            return runs, names, curves, weights, chosen, nm.control_pairs(exps, controls)
         fetch(self, "compare", work)
 
     def on_fetched(self, message: Fetched) -> None:
@@ -108,7 +116,7 @@ class CompareScreen(LabScreen):
             self.notify(message.error, severity="error")
             return
         if message.key == "compare":
-            runs, names, curves, weights, chosen = message.value
+            runs, names, curves, weights, chosen, self.pairs = message.value
             self.metric = chosen
             self.show(runs, names, curves, weights)
             if not runs:
@@ -122,6 +130,7 @@ class CompareScreen(LabScreen):
         self.runs, self.metrics, self.curves, self.weights = runs, names, curves, weights
         self.query_one("#compare-top").display = bool(runs)
         self.query_one("#compare-weights").display = bool(runs)
+        self.query_one("#compare-noise").display = bool(runs)
         if not runs:
             self.groups = []
             self.query_one("#compare-title", Static).update(EMPTY)
@@ -133,6 +142,8 @@ class CompareScreen(LabScreen):
         self.query_one("#compare-title", Static).update(
             f"[b]Comparing {len(runs)} runs[/b] · {how} · curves of [b]{self.metric}[/b]   "
             "[dim](g groups/ungroups · m metric · \\[ ] expert · u unmarks all)[/]")
+        self.query_one("#compare-noise", Static).update(
+            "\n".join(nm.panel_lines(self.groups, self.grouped, self.pairs)))
         self.draw_curves()
         self.draw_table()
         self.draw_weights()
@@ -179,9 +190,13 @@ class CompareScreen(LabScreen):
         for i, g in enumerate(self.groups):
             colour = hex_colour(i)
             table.add_column(Text(g.label[:28], style=f"bold {colour}"))
-        keys = cm.differing(self.runs)
-        for row in cm.table_rows(self.groups, keys):
+        for row in self.table_rows():
             table.add_row(*row)
+
+    def table_rows(self) -> list[list[str]]:
+        """Differing config, final metrics and, grouped, the seed-noise verdicts."""
+        rows = cm.table_rows(self.groups, cm.differing(self.runs))
+        return nm.table_rows(self.groups, rows) if self.grouped else rows
 
     def draw_weights(self) -> None:
         box = self.query_one("#compare-weights", HorizontalScroll)
@@ -256,12 +271,12 @@ class CompareScreen(LabScreen):
             if len(g.runs) > 1:
                 s.update(lo=lo, hi=hi)
             series.append(s)
-        keys = cm.differing(self.runs)
         panels = [{"type": "lines", "title": self.curves_title(clipped), "row": 0,
                    "x_label": "step", "y_label": self.metric, "series": series},
-                  {"type": "table", "title": "differing config and final metrics", "row": 0,
+                  {"type": "table", "title": "differing config, final metrics, seed noise",
+                   "row": 0,
                    "columns": [""] + [g.label[:24] for g in self.groups],
-                   "rows": cm.table_rows(self.groups, keys)}]
+                   "rows": self.table_rows()}]
         for grid in self.query(CellGrid):
             panels.append({"type": "grid", "title": grid.title, "colours": grid.colours,
                            "row": 1, "x_label": "feature j", "y_label": "feature i"})

@@ -34,6 +34,8 @@ GLOBAL_KEYS = """[b]Everywhere[/b] (the tab bar under the title names the views;
   background) · fields a sweep variant sets again are marked ◆ · the variants are listed
   below the fields, one per line: edit them, empty one to remove it, ctrl+n adds one
   ↑ ↓ move between fields · ctrl+u empties the field · ctrl+r queues (the name is cleared)
+  seed control (switch at the top): also queue the same config with other seeds, named
+  "NAME (control of N)": the seed noise for Compare (7) and `moelab compare N B`
 
 [b]Phase diagram (3)[/b]
   arrows move over cells (values below), tab: next grid, Enter opens the run,
@@ -60,6 +62,9 @@ GLOBAL_KEYS = """[b]Everywhere[/b] (the tab bar under the title names the views;
 [b]Compare (7)[/b]
   g  group runs whose config differs only by seed (mean and 95% band) or show each run
   m  next logged metric for the curves · [ ] expert of the Gram panels · u unmark all
+  grouped, a row under each final metric says whether each group "differs beyond seed
+  noise" from the first (the 95% intervals of their means do not overlap) or is "within
+  seed noise"; a group with one seed has no noise floor (queue with --set train.seeds=N)
 
 [b]Crosscoders (8)[/b]
   pick a crosscoder at the top: relative decoder norm histogram, latents by class with

@@ -3,7 +3,8 @@ the UI thread, see tui/validate.py), then queued.
 
 The variants are shown and editable, one line each, and every field a variant overrides is
 marked: editing model.n_features on fig4 says at once that the variants set it again.
-Validation is the engine's own, so the messages are exactly those of `moelab run`.
+Validation is the engine's own, so the messages are exactly those of `moelab run`. The
+"seed control" switch queues the same config again with other seeds (tui/submit.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from textual.widgets import Button, Input, Label, Select, Static, Switch
 from .. import form_model as fm
 from ..fetch import Fetched, fetch
 from ..format import duration
+from ..submit import on_submitted, submit_preset  # noqa: F401 (the app's, from here)
 from ..validate import Checked, Checker
 from ..widgets.key_bar import KeyBar
 from .base import LabScreen
@@ -29,17 +31,6 @@ DEFAULT_PRESET = "fig4"
 def preset_names() -> list[str]:
     from moelab.engine.presets import PRESETS
     return list(PRESETS)
-
-
-def submit_preset(app, preset: str, quick: bool, raw: dict | None = None,
-                  name: str | None = None) -> None:
-    from moelab.engine.presets import get
-    raw = raw if raw is not None else get(preset).raw(quick)
-    name = name or (preset + (" --quick" if quick else ""))
-
-    def work():
-        return app.lab.call("submit", raw, preset=preset, quick=quick, name=name)
-    fetch(app, "submitted", work, exclusive=False)
 
 
 class NewExperimentScreen(LabScreen):
@@ -54,6 +45,7 @@ class NewExperimentScreen(LabScreen):
         super().__init__()
         self.preset = DEFAULT_PRESET
         self.quick = True
+        self.control = False  # also queue a seed control
         self.base: dict = {}
         self.initial: dict[str, str] = {}
         self.seconds_per_step: float | None = None
@@ -80,6 +72,8 @@ class NewExperimentScreen(LabScreen):
                          allow_blank=False, id="preset")
             yield Label(" quick ")
             yield Switch(value=self.quick, id="quick")
+            yield Label(" seed control ")
+            yield Switch(value=self.control, id="control")
             yield Input(placeholder="name (default: the preset's)", id="name")
             yield Button("Queue", id="queue", variant="primary")
         yield Static("", id="summary")
@@ -194,7 +188,8 @@ class NewExperimentScreen(LabScreen):
                "(from this database's past runs)" if self.seconds_per_step else "")
         summary.update(f"[green]✓[/] [b]{message.models:,}[/b] models "
                        f"({fm.breakdown(message.raw)}), {message.model_steps:,} model-steps"
-                       f"{est} · ctrl+r queues it")
+                       f"{est}{fm.control_note(message.raw, self.control)} · ctrl+r queues "
+                       "it")
 
     # -- events -----------------------------------------------------------------------------
     def on_input_changed(self, event: Input.Changed) -> None:
@@ -212,6 +207,11 @@ class NewExperimentScreen(LabScreen):
             self.load_preset()
 
     def on_switch_changed(self, event: Switch.Changed) -> None:
+        if event.switch.id == "control":
+            self.control = event.value
+            if self.checked is not None:
+                self.on_checked(self.checked)  # the summary says it
+            return
         self.quick = event.value
         self.load_preset()
 
@@ -252,12 +252,15 @@ class NewExperimentScreen(LabScreen):
                         severity="error" if problems else "warning")
             return
         name = self.query_one("#name", Input).value.strip() or None
-        raw, preset, quick = self.valid_raw, self.preset, self.quick
+        raw, preset, quick, control = self.valid_raw, self.preset, self.quick, self.control
         past = (self.checked.model_steps * self.seconds_per_step
                 if self.seconds_per_step and self.checked is not None else None)
-        # The engine's estimate, as `moelab run` prints it, in a thread: over a day asks first.
-        fetch(self, "size", lambda: (fm.size_of(raw, name or preset, past),
-                                     (preset, quick, raw, name)))
+        # The engine's estimate, as `moelab run` prints it, in a thread: over a day asks first;
+        # a control that cannot be made (the config sweeps the seed) queues nothing.
+        copies = 2 if control else 1
+        fetch(self, "size", lambda: (fm.size_of(raw, name or preset, past, copies),
+                                     (preset, quick, raw, name, fm.control_of(
+                                         raw, name or preset) if control else None)))
 
     def on_fetched(self, message: Fetched) -> None:
         if message.key == "seconds_per_step":
@@ -271,30 +274,20 @@ class NewExperimentScreen(LabScreen):
         if message.error:  # more than this machine holds, or over a year: not queued
             self.notify(message.error, severity="error", timeout=10)
             return
-        question, (preset, quick, raw, name) = message.value
+        question, args = message.value
         if question is None:
-            self.submit(preset, quick, raw, name)
+            self.submit(*args)
             return
 
         def answer(yes: bool | None) -> None:
             if yes:
-                self.submit(preset, quick, raw, name)
+                self.submit(*args)
             else:
                 self.notify("not queued", timeout=3)
         self.app.push_screen(AskButtons(question, yes="Queue", no="Cancel"), answer)
 
-
-    def submit(self, preset: str, quick: bool, raw: dict, name: str | None) -> None:
-        submit_preset(self.app, preset, quick, raw, name)
+    def submit(self, preset: str, quick: bool, raw: dict, name: str | None,
+               control: dict | None) -> None:
+        submit_preset(self.app, preset, quick, raw, name, control)
         # A name names one experiment: the next one queued from here gets its own.
         self.query_one("#name", Input).value = ""
-
-
-def on_submitted(app, message: Fetched) -> None:
-    if message.error:
-        app.notify(message.error, severity="error", timeout=8)
-    else:
-        app.notify(f"queued experiment {message.value}; it shows in Runs (1)")
-        app.current_experiment = message.value
-        app.poll_status()
-        app.data_changed(message.value)

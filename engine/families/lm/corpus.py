@@ -11,8 +11,8 @@ A domain of your own is a text file or a folder of them (data.files). A domain i
 documents in a fixed order (by a hash of each document's name, so a budget takes a spread of
 them, not the alphabet's first); every document whose position is a multiple of
 round(1 / heldout) is held out, the others train, until the training text reaches the
-domain's character budget (and the held-out text its share of it). The split depends only on the documents, so it is the same on
-every run.
+domain's character budget (and the held-out text its share of it). The split depends only
+on the documents, so it is the same on every run.
 """
 
 from __future__ import annotations
