@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 
+from moelab.schema import PHASE_FIELDS
+
 from .reads_panels import phase_setups
 from .registry import nan_as_null, register_read
 from .store import Store
 
-_FLOATS = ("eval_loss", "norm", "superposition", "superposition_all", "dimensionality")
+_FIELDS = {f.column: ("r." if f.table == "runs" else "f.") + f.column for f in PHASE_FIELDS}
 # A setup as one ordered number (each size below 2**21), so that a setup's cells are found
 # by bisection in the column instead of comparing 20,000 tuples.
 _SETUP_KEY = "(r.n_features::BIGINT << 42) + (r.d_hidden::BIGINT << 21) + r.n_experts"
@@ -35,7 +37,7 @@ def phase_grids(store: Store, experiment_id: int) -> list[dict]:
     if not setups:
         return []
     floats = ", ".join(
-        f"{nan_as_null(('r.' if c == 'eval_loss' else 'f.') + c)} AS {c}" for c in _FLOATS)
+        f"{nan_as_null(stored)} AS {column}" for column, stored in _FIELDS.items())
     cols = store.query_columns(
         f"SELECT {_SETUP_KEY} AS setup_key, r.run_id, "
         "round(r.sparsity, 6) AS sparsity, round(r.last_importance, 6) AS last_importance, "

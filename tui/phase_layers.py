@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from rich.markup import escape
 
 from moelab.figures.data import imported_text
+from moelab.schema import PHASE_FIELDS
 
 from . import phase_model as pm
 from .format import num
@@ -119,8 +120,7 @@ def apply(grids: list[dict], layers: Layers) -> list[dict]:
     return out
 
 
-_STEP_FIELDS = ("norm", "superposition", "superposition_all", "dimensionality",
-                "monosemantic", "eval_loss", "step")
+_STEP_FIELDS = (*(f.column for f in PHASE_FIELDS if f.per_step), "monosemantic", "step")
 
 
 def _step_rows(layers: Layers) -> dict[tuple, int]:

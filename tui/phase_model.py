@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from moelab.schema import PHASE_FIELDS
+
 from .colours import phase_colour, sequential
 from .format import num, setup_label
 from .scales import key_grid, samples
@@ -22,10 +24,7 @@ if TYPE_CHECKING:  # numpy is imported on first use: not on the app's start
 COLOURINGS = {
     "paper": ("paper colour: x = superposition (j≠i), y = norm", "superposition"),
     "paper-all": ("paper colour, authors' superposition (all j)", "superposition_all"),
-    "norm": ("norm of the last feature", "norm"),
-    "superposition": ("superposition of the last feature (j≠i)", "superposition"),
-    "dimensionality": ("dimensionality of the last feature", "dimensionality"),
-    "loss": ("evaluation loss", "eval_loss"),
+    **{f.name: (f.label, f.column) for f in PHASE_FIELDS},
 }
 X_TITLE = "last-feature importance →"
 Y_TITLE = "sparsity"

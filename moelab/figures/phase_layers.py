@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from moelab.schema import PHASE_FIELDS
+
 from .data import Source, as_rows, require
 
 # --color: the paper's two-dimensional colour, or one value per cell (its field in a row).
-FIELDS = {"norm": "norm", "superposition": "superposition",
-          "superposition_all": "superposition_all", "dimensionality": "dimensionality",
-          "loss": "eval_loss"}
-LABELS = {"norm": "norm of the last feature", "superposition": "superposition (j ≠ i)",
-          "superposition_all": "superposition (all j)", "dimensionality": "dimensionality",
-          "loss": "evaluation loss"}
+FIELDS = {f.name: f.column for f in PHASE_FIELDS}
+LABELS = {f.name: f.label for f in PHASE_FIELDS}
 METRIC = "metric:"
 CMAP = "Blues"  # white (low) to dark blue (high), as the TUI's one-metric colouring
 

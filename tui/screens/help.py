@@ -39,7 +39,7 @@ GLOBAL_KEYS = """[b]Everywhere[/b] (the tab bar under the title names the views;
 
 [b]Phase diagram (3)[/b]
   arrows move over cells (values below), tab: next grid, Enter opens the run,
-  v  next colouring (paper / norm / superposition / dimensionality / loss / each custom
+  v  next colouring (paper / norm / superposition (j≠i, all j) / dimensionality / loss / each custom
      metric of `moelab metric add`, on one numeric scale)
   , .  earlier / later snapshot step (runs trained with train.snapshots); past the last
      step: the final weights again; the title says which step is shown

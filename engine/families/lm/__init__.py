@@ -1,30 +1,22 @@
 """The lm family: small dense and MoE decoder-only transformers trained on text found on
 the machine (code, documentation, data), with MoE Lens on the trained MoE (docs/lm.md).
 
-The family protocol (engine/families/__init__.py): config_from_stored, submitted, count,
-plan (units.py: the corpora read and tokenized once, one unit per model) and, on any
-worker, runs_of and train -> the tables of db/migration_lm.py. Nothing here imports torch
-until a unit trains, so the CLI checks a config without it.
+The family protocol (engine/families/__init__.py, Family): config_from_stored, submitted,
+with_registered_metrics, count, plan (units.py: the corpora read and tokenized once, one
+unit per model) and, on any worker, runs_of and train -> the tables of db/migration_lm.py.
+Nothing here imports torch until a unit trains, so the CLI checks a config without it.
 """
 
 from __future__ import annotations
 
-from .config import LMConfig, from_dict, from_json
+from .config import FAMILY, LMConfig, from_dict, from_json
 from .units import LMRun, plan, prepare, runs, runs_of
 
-NAME = "lm"
+NAME = FAMILY
 CONFIG = LMConfig
 
-__all__ = ["NAME", "CONFIG", "config_from_stored", "submitted", "count", "plan", "runs_of",
-           "train", "prepare", "LMRun"]
-
-
-FAMILY = "lm"
-
-
-def with_registered_metrics(cfg: LMConfig, metrics) -> LMConfig:
-    """Registered metrics (`moelab metric add`) are the toy models': nothing to add."""
-    return cfg
+__all__ = ["FAMILY", "NAME", "CONFIG", "config_from_stored", "submitted",
+           "with_registered_metrics", "count", "plan", "runs_of", "train", "prepare", "LMRun"]
 
 
 def config_from_stored(text: str) -> LMConfig:
@@ -36,6 +28,11 @@ def submitted(raw: dict, name: str | None = None, store=None) -> LMConfig:
     ones, or too little text for a context window: refused before anything is queued)."""
     cfg = from_dict(raw, name)
     prepare(cfg)
+    return cfg
+
+
+def with_registered_metrics(cfg: LMConfig, metrics) -> LMConfig:
+    """Registered metrics (`moelab metric add`) are the toy models': nothing to add."""
     return cfg
 
 

@@ -16,9 +16,8 @@ from dataclasses import dataclass
 
 from ...config import ConfigError
 from . import corpus, tokenizer
+from .config import FAMILY as NAME
 from .config import LMConfig, LMModel, from_json
-
-NAME = "lm"
 
 
 @dataclass(frozen=True)
