@@ -168,3 +168,50 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(tmp_path, capsys, sets,
     err = capsys.readouterr().err
     assert err.startswith("moelab: ") and err.count("\n") == 1 and says in err, err
     assert not db.exists()
+
+
+def _tiny_pair(steps: int = 20) -> dict:
+    raw = json.loads(json.dumps(TINY))
+    raw["train"]["steps"] = steps
+    return raw
+
+
+def test_the_service_trains_an_lm_pair_through_its_family(tmp_path):
+    from moelab.engine.executors.inprocess import InProcessExecutor
+    from moelab.engine.service.configs import submitted_config
+    from moelab.engine.service.core import LabService
+    from moelab.engine.service.paths import ServicePaths
+    db = tmp_path / "lab.duckdb"
+    with open_store(db) as store:
+        bad = {**_tiny_pair(), "data": {"domains": ["mine"], "files": {"mine": "/no/such"}}}
+        with pytest.raises(ConfigError, match="the 'mine' corpus is missing"):
+            submitted_config(bad, store=store)
+        svc = LabService(store, ServicePaths.of(db), executor=InProcessExecutor())
+        eid = svc.submit(config=_tiny_pair(), name="lm pair")
+        job = svc.claim_next()
+        svc.scheduler.run_job(job)
+        row = store.experiment(eid)
+        assert row["status"] == "done", row["message"]
+        kinds = store.query("SELECT kind FROM runs WHERE experiment_id = ? ORDER BY run_id",
+                            [eid])[1]
+        assert kinds == [("lm-dense",), ("lm-moe",)]
+
+
+def test_a_pair_trains_on_dask_to_the_same_bits_as_here(tmp_path):
+    pytest.importorskip("distributed")
+    from moelab.engine.executors.base import UnitDone
+    from moelab.engine.executors.dask import DaskExecutor
+    cfg = from_dict(_tiny_pair(10))
+    units = family("lm").plan(cfg, 1)
+    here = run_unit(units[1]).tables["lm_checkpoints"]["data"]
+    done = []
+    ex = DaskExecutor("local:1")
+    try:
+        assert ex.run(units, lambda ev: done.append(ev) if isinstance(ev, UnitDone) else None,
+                      lambda: False) == "done"
+    finally:
+        ex.close()
+    there = next(ev.result for ev in done if ev.unit.index == 1).tables["lm_checkpoints"]
+    assert len(there["data"]) == len(here) > 10  # every tensor at every snapshot
+    assert all(np.array_equal(np.asarray(a), b) for a, b in zip(there["data"], here,
+                                                                  strict=True))

@@ -21,42 +21,24 @@ from .format import running_line
 from .live import ExperimentChanged, LiveFeed, ProgressTick
 from .messages import DataChanged, LabStatus
 from .read_ahead import IDLE_SECONDS, ReadAhead
-from .screens.compare import CompareScreen
-from .screens.crosscoder import CrosscoderScreen
-from .screens.experts import ExpertsScreen
 from .screens.help import HelpScreen
 from .screens.new_experiment import NewExperimentScreen
-from .screens.phase import PhaseScreen
 from .screens.run_detail import RunDetailScreen
-from .screens.runs import RunsScreen
-from .screens.sql import SqlScreen
+from .views import VIEWS
 
 FULL_AFTER_VIEW = 0.5  # seconds after a view change: its full garbage collection
 WARM_AFTER = 1.0  # seconds after start: modules the views need, imported in a thread
 CSS_AFTER = 0.5  # seconds after start: the built-in widgets' CSS, parsed (tui/css_warm.py)
 LOSS_POINTS = 400  # live loss history kept per experiment (thinned when it grows past)
 
-SCREENS_BY_KEY = {
-    "1": ("runs", "Runs", "experiments and runs, filter, sort, columns, mark to compare"),
-    "2": ("new", "New experiment", "pick a preset, edit, queue"),
-    "3": ("phase", "Phase diagram", "last-feature importance × sparsity, per expert"),
-    "4": ("detail", "Run detail", "Gram matrix, feature norms, loss, router"),
-    "5": ("experts", "Experts", "Table 1 per setup, features per dimension, MoE Lens"),
-    "6": ("sql", "SQL console", "read-only queries, saved queries, export"),
-    "7": ("compare", "Compare", "the marked runs side by side"),
-    "8": ("crosscoder", "Crosscoders", "relative decoder norms, densities, feature recovery"),
-}
 
 
 class MoelabApp(App):
     CSS_PATH = "app.tcss"
     TITLE = "moelab"
-    MODES = {"runs": RunsScreen, "new": NewExperimentScreen, "phase": PhaseScreen,
-             "experts": ExpertsScreen, "sql": SqlScreen, "compare": CompareScreen,
-             "crosscoder": CrosscoderScreen}
+    MODES = {v.mode: v.screen_class() for v in VIEWS if not v.pushed}
     BINDINGS = [
-        *[Binding(k, f"show('{mode}')", title, show=False)
-          for k, (mode, title, _) in SCREENS_BY_KEY.items()],
+        *[Binding(v.key, f"show('{v.mode}')", v.title, show=False) for v in VIEWS],
         Binding("q", "back_or_quit", "back/quit", show=False),
         Binding("question_mark", "help", "help"),
         Binding("f1", "help", "help", show=False),
@@ -282,9 +264,9 @@ class MoelabApp(App):
             self.push_screen(HelpScreen())
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        for key, (mode, title, text) in SCREENS_BY_KEY.items():
-            yield SystemCommand(f"{title} ({key})", text,
-                                lambda mode=mode: self.action_show(mode))
+        for v in VIEWS:
+            yield SystemCommand(f"{v.title} ({v.key})", v.about,
+                                lambda mode=v.mode: self.action_show(mode))
         yield SystemCommand("Help (?)", "every key of every view", self.action_help)
         yield SystemCommand("Save screenshot (F2)", "this view as an SVG file",
                             self.action_screenshot)

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import textwrap
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from ..views import VIEWS
+
+# each "key title" kept on one line (no-break spaces while wrapping)
+VIEW_KEYS = textwrap.fill("  ".join(f"{v.key} {v.title}".replace(" ", "\xa0") for v in VIEWS),
+                          width=90, initial_indent="  ", subsequent_indent="  ",
+                          break_on_hyphens=False).replace("\xa0", " ")
 GLOBAL_KEYS = """[b]Everywhere[/b] (the tab bar under the title names the views; click it too)
-  1 Runs  2 New experiment  3 Phase diagram  4 Run detail  5 Experts  6 SQL  7 Compare
-  8 Crosscoders
+""" + VIEW_KEYS + """
   q        back (run detail, help, dialogs) or quit; training goes on in the lab service
   Esc      leave a text box (then every key above works again)
   ctrl+p   command palette (every view and action)     ?  or F1   this help

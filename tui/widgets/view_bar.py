@@ -5,18 +5,7 @@ from __future__ import annotations
 
 from textual.widgets import Static
 
-# key -> (mode, short title); the app's SCREENS_BY_KEY holds the long descriptions.
-VIEWS = {
-    "1": ("runs", "Runs"),
-    "2": ("new", "New"),
-    "3": ("phase", "Phase"),
-    "4": ("detail", "Run"),
-    "5": ("experts", "Experts"),
-    "6": ("sql", "SQL"),
-    "7": ("compare", "Compare"),
-    "8": ("crosscoder", "Cross"),
-}
-
+from ..views import VIEWS
 
 # Narrower terminals get tighter forms, the first that fits: 100 columns keep every word
 # (with runs marked the full bar is 103), 80 keep every view and the help key.
@@ -27,15 +16,15 @@ FORMS = (  # (gap between tabs, short titles, what follows the tabs)
     ("", False, " [dim]? help[/]"),
     ("", True, " [dim]? help[/]"),
 )
-SHORT = {"experts": "Exp", "compare": "Cmp", "crosscoder": "CC"}
 
 
 def bar_markup(current: str | None, marked: int = 0, width: int | None = None) -> str:
     """The bar in the first form of FORMS that fits `width` columns (all of it: None)."""
     for gap, short, tail in FORMS:
         parts, used = [], len(tail_text(tail))
-        for key, (mode, title) in VIEWS.items():
-            title = SHORT.get(mode, title) if short else title
+        for view in VIEWS:
+            key, mode = view.key, view.mode
+            title = (view.short or view.tab) if short else view.tab
             label = f" {key} {title}" + (f" ({marked})" if mode == "compare" and marked else "")
             style = "b reverse" if mode == current else "dim" if mode != "compare" or not marked \
                 else "b"
