@@ -11,6 +11,7 @@ written: the corpora are read and tokenized here first.
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from rich.console import Console
 
@@ -39,6 +40,10 @@ def run_preset(args) -> int:
         raw.setdefault(section, {})[field] = parse_value(value)
     if args.device:
         raw.setdefault("train", {})["device"] = args.device
+    files = raw.get("data", {}).get("files")
+    if isinstance(files, dict):  # the lab service reads them from its own folder
+        raw["data"]["files"] = {k: str(Path(v).expanduser().absolute()) if isinstance(v, str)
+                                else v for k, v in files.items()}
     name = args.preset + (" --quick" if args.quick else "")
     cfg = from_dict(raw, name)  # a field out of range: exit 2, nothing written
     prepare(cfg)  # a corpus missing or empty, a context longer than the text: the same

@@ -215,3 +215,37 @@ def test_a_pair_trains_on_dask_to_the_same_bits_as_here(tmp_path):
     assert len(there["data"]) == len(here) > 10  # every tensor at every snapshot
     assert all(np.array_equal(np.asarray(a), b) for a, b in zip(there["data"], here,
                                                                   strict=True))
+
+
+def test_kill_9_mid_pair_then_resume_gives_bitwise_the_same_weights(lab):
+    import os
+    import signal
+
+    from service_helpers import experiment, finished, wait_for
+
+    from moelab.engine.service.paths import pid_alive
+    raw = _tiny_pair(400)  # the MoE unit trains a few seconds: long enough to be killed
+    client = lab()
+    eid = client.submit(raw)
+    row = wait_for(lambda: (lambda r: r if r["status"] == "running" and r["runs_stored"]
+                            else None)(experiment(client, eid)), every=0.05, timeout=120)
+    pid = client.status()["service"]["pid"]
+    os.kill(pid, signal.SIGKILL)
+    assert row["runs_stored"] == 1  # killed with the MoE unit in flight
+    wait_for(lambda: not pid_alive(pid), timeout=10)
+    client = lab()  # a new service resumes the unit not stored
+    assert wait_for(lambda: finished(client, eid), timeout=120)["status"] == "done"
+    _, rows = client.sql(f"SELECT c.tensor, c.data FROM lm_checkpoints c JOIN runs r "
+                         f"USING (run_id) WHERE r.experiment_id = {eid} AND r.kind = 'lm-moe' "
+                         f"AND c.step = 400 ORDER BY c.tensor")
+    ref = run_unit(family("lm").plan(from_dict(raw), 1)[1]).tables["lm_checkpoints"]
+    want = {t: d for t, s, d in zip(ref["tensor"], ref["step"], ref["data"], strict=True)
+            if s == 400}
+    assert [t for t, _ in rows] == sorted(want)
+    assert all(np.array_equal(np.asarray(d, np.float32), want[t]) for t, d in rows)
+
+
+def test_presets_lists_lm_pair_with_its_time(capsys):
+    assert main(["presets"]) == 0
+    out = capsys.readouterr().out
+    assert "lm-pair" in out and "~65 min" in out and "~1 min" in out

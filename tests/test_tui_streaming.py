@@ -16,16 +16,25 @@ from textual.widgets import Select
 from moelab.tui.screens.phase import PhaseScreen
 
 pytestmark = pytest.mark.usefixtures("private_dirs")
-SLOW_STEPS = 20_000  # a unit (one run) in about a second here: the view sees each one
+SLOW_STEPS = 2_000
+# A custom metric that takes PACE seconds per run paces the units (one run each) whatever
+# the training speed, so that the view has time to see each one stored.
+PACE = 0.6
+PACE_MODULE = f"import time\n\ndef pace(run):\n    time.sleep({PACE})\n    return 0.0\n"
 
 
-def sweep(steps: int) -> dict:
-    """One MoE setup over 3 sparsities × 3 importances, one seed: nine runs."""
+def sweep(steps: int, paced=None) -> dict:
+    """One MoE setup over 3 sparsities × 3 importances, one seed: nine runs; with paced (a
+    private folder), each run's unit takes at least PACE seconds."""
+    train = {"steps": steps, "batch_size": 64, "seeds": 1, "eval_samples": 200,
+             "snapshots": 0}
+    if paced is not None:
+        (paced / "pace_metric.py").write_text(PACE_MODULE)
+        train["metrics"] = [{"name": "pace", "target": "pace_metric:pace", "path": str(paced)}]
     return {
         "model": {"kind": "moe", "k": 1, "n_features": 2, "d_hidden": 1, "n_experts": 2},
         "data": {"importance": "uniform"},
-        "train": {"steps": steps, "batch_size": 64, "seeds": 1, "eval_samples": 200,
-                  "snapshots": 0},
+        "train": train,
         "sweep": {"data.sparsity": [0.1, 0.5, 0.9],
                   "data.last_importance": [0.2, 1.0, 2.0]},
     }
@@ -35,7 +44,7 @@ def shown_runs(screen: PhaseScreen) -> int:
     return len({r for g in screen.grids for r in g["columns"]["run_id"]})
 
 
-def test_the_phase_diagram_fills_in_as_each_unit_is_stored(lab, monkeypatch):
+def test_the_phase_diagram_fills_in_as_each_unit_is_stored(lab, monkeypatch, tmp_path):
     monkeypatch.setenv("MOELAB_UNIT_WORK", "1")  # one run per unit: nine units
     submitter = lab()
     old = submitter.submit(sweep(20), preset="fig4", name="old sweep")
@@ -44,7 +53,7 @@ def test_the_phase_diagram_fills_in_as_each_unit_is_stored(lab, monkeypatch):
 
     async def body(app, pilot):
         await until(pilot, lambda: app.current_experiment is not None)  # Runs has loaded
-        new = submitter.submit(sweep(SLOW_STEPS), preset="fig4", name="new sweep")
+        new = submitter.submit(sweep(SLOW_STEPS, tmp_path), preset="fig4", name="new sweep")
         await pilot.press("3")
         await until(pilot, lambda: isinstance(app.screen, PhaseScreen))
         screen = app.screen
@@ -76,12 +85,13 @@ def test_the_phase_diagram_fills_in_as_each_unit_is_stored(lab, monkeypatch):
     run_app_test(app_client, body, size=(120, 40))
 
 
-def test_a_view_left_while_units_are_stored_reads_them_on_its_return(lab, monkeypatch):
+def test_a_view_left_while_units_are_stored_reads_them_on_its_return(lab, monkeypatch,
+                                                                    tmp_path):
     monkeypatch.setenv("MOELAB_UNIT_WORK", "1")
     submitter = lab()
 
     async def body(app, pilot):
-        eid = submitter.submit(sweep(SLOW_STEPS), preset="fig4", name="sweep")
+        eid = submitter.submit(sweep(SLOW_STEPS, tmp_path), preset="fig4", name="sweep")
         await pilot.press("3")
         await until(pilot, lambda: isinstance(app.screen, PhaseScreen))
         screen = app.screen

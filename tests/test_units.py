@@ -103,5 +103,5 @@ def test_in_process_experiment_matches_the_unit_path():
 @pytest.mark.parametrize("bad", ["nope"])
 def test_unknown_family_is_one_clear_error(bad):
     from moelab.engine.families import family
-    with pytest.raises(ValueError, match="unknown model family 'nope'; known: crosscoder, toy"):
+    with pytest.raises(ValueError, match="unknown model family 'nope'; known: crosscoder, lm, toy"):
         family(bad)

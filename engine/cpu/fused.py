@@ -1,5 +1,5 @@
-"""A fused training step for tiny top-1 shapes (fig4's: n ≤ 3, m ≤ 2, E ≤ 3), generated per
-shape so that everything stays in registers.
+"""A fused training step for tiny top-1 shapes (n ≤ 4, m ≤ 2, E ≤ 4: fig4's, fig5's, W1),
+generated per shape so that everything stays in registers.
 
 The generic kernel (kernel.py) routes, counting-sorts the samples by expert, gathers each
 expert's tiles and runs loops over features and hidden units; for n = 3, m = 2, E = 3 those

@@ -55,6 +55,17 @@ class LabScreen(Opening, Screen):
         read_ahead = getattr(self.app, "read_ahead", None)  # None: a test's bare App
         return read_ahead.generation if read_ahead is not None else 0
 
+    # -- reading the view's data again: a unit stored, an experiment queued or finished
+    # (DataChanged from the app's live feed), or `r`
+    def on_data_changed(self, message: DataChanged) -> None:
+        self.reload()
+
+    def action_reload(self) -> None:
+        self.reload()
+
+    def reload(self) -> None:
+        """Read what the view shows again (views with data override this)."""
+
     def top_bars(self) -> ComposeResult:
         yield Header()
         yield ViewBar(self.VIEW)

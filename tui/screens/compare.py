@@ -20,7 +20,6 @@ from textual.widgets import DataTable, Static
 from .. import compare_model as cm
 from .. import noise_model as nm
 from ..fetch import Fetched, fetch
-from ..messages import DataChanged
 from ..widgets.cell_grid import CellGrid, fit_level
 from ..widgets.key_bar import KeyBar
 from ..widgets.plot import Plot
@@ -82,11 +81,7 @@ class CompareScreen(LabScreen):
         if self.loaded != (tuple(sorted(self.app.marked)), self.metric):
             self.reload()
 
-    def on_data_changed(self, message: DataChanged) -> None:
-        self.reload()
 
-    def action_reload(self) -> None:
-        self.reload()
 
     def reload(self) -> None:
         ids = sorted(self.app.marked)

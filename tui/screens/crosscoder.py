@@ -16,7 +16,6 @@ from textual.widgets import DataTable, Select, Static
 
 from .. import crosscoder_model as M
 from ..fetch import Fetched, fetch
-from ..messages import DataChanged
 from ..widgets.key_bar import KeyBar
 from ..widgets.plot import Plot
 from .base import LabScreen
@@ -76,11 +75,7 @@ class CrosscoderScreen(LabScreen):
     def on_screen_resume(self) -> None:
         self.reload()
 
-    def on_data_changed(self, message: DataChanged) -> None:
-        self.reload()
 
-    def action_reload(self) -> None:
-        self.reload()
 
     def reload(self) -> None:
         fetch(self, "crosscoders", lambda: self.lab.read("crosscoder_list"))

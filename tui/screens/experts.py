@@ -16,7 +16,6 @@ from textual.widgets import DataTable, Select, Static
 
 from ..fetch import Fetched, fetch
 from ..format import num
-from ..messages import DataChanged
 from ..widgets.key_bar import KeyBar
 from ..widgets.plot import Plot
 from . import pickers
@@ -163,11 +162,7 @@ class ExpertsScreen(LabScreen):
         if self.app.current_experiment not in (None, self.experiment, self.asked):
             self.reload(self.app.current_experiment)
 
-    def on_data_changed(self, message: DataChanged) -> None:
-        self.reload()  # a unit stored, an experiment queued or finished
 
-    def action_reload(self) -> None:
-        self.reload()
 
     def reload(self, prefer: int | None = None) -> None:
         """The experiments, and the data of the one on show (else the app's current one,

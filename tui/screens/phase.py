@@ -15,7 +15,6 @@ from .. import phase_model as pm
 from ..colours import phase_colour, sequential
 from ..fetch import Fetched, fetch
 from ..format import num
-from ..messages import DataChanged
 from ..scales import bar_text, key_text
 from ..widgets.cell_grid import CellGrid, fit_level
 from ..widgets.key_bar import KeyBar
@@ -139,8 +138,6 @@ class PhaseScreen(PhaseControls, LabScreen):
         if self.app.current_experiment not in (None, self.experiment, self.asked):
             self.reload(self.app.current_experiment)
 
-    def action_reload(self) -> None:
-        self.reload()
 
     def reload(self, prefer: int | None = None) -> None:
         """The experiments with a phase sweep, and the grids of the one on show (else the
@@ -151,8 +148,6 @@ class PhaseScreen(PhaseControls, LabScreen):
         key, work, _ = opening_read(self.lab, want, self.layer_request(), self.colouring)
         self.app.read_ahead.fetch(self, "experiments", key, work)
 
-    def on_data_changed(self, message: DataChanged) -> None:
-        self.reload()  # a unit stored, an experiment queued or finished: read it all again
 
     def load(self, experiment: int) -> None:
         """The grids and their layers in one worker: the diagram is painted once."""

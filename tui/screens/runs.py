@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Input, Sparkline, Static
 from ..fetch import Fetched, fetch
 from ..format import bar, running_line
 from ..history import History
-from ..messages import DataChanged, LabStatus
+from ..messages import LabStatus
 from ..runs_view import EXPERIMENT_COLUMNS, RunsView, experiment_rows, status_markup
 from ..settings import Named
 from ..widgets.key_bar import KeyBar
@@ -204,8 +204,6 @@ class RunsScreen(RunsColumns, LabScreen):
                                                    running["work_total"]))
             table.update_cell(key, "status", status_markup("running"))
 
-    def on_data_changed(self, message: DataChanged) -> None:
-        self.reload()
 
     def on_resize(self, event) -> None:
         if self.experiments:
@@ -271,8 +269,6 @@ class RunsScreen(RunsColumns, LabScreen):
     def action_focus_filter(self) -> None:
         self.query_one("#filter", Input).focus()
 
-    def action_reload(self) -> None:
-        self.reload()
 
     def action_cancel(self) -> None:
         exp = self.selected_experiment()
