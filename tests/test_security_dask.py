@@ -99,6 +99,7 @@ def test_a_local_cluster_runs_no_code_for_another_user_and_serves_no_dashboard(
         tmp_path, other_user, shared):
     python, env = _other_python(other_user, shared)
     (shared / "attack.py").write_text(ATTACK)
+    (shared / "attack.py").chmod(0o644)  # readable by the other user whatever our umask
     marker = shared / "ran-as-owner"
     db = tmp_path / "lab.duckdb"
     # --dask is kept as an alias of --executor, so the same start reaches the old code too

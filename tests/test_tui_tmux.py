@@ -88,7 +88,7 @@ def test_typing_into_new_experiment_on_fig4_full_answers_at_once(tmp_path):
         wait(lambda s: "400 models" in s, 60)
         tmux(*server, "send-keys", "-t", session, "Tab", "Space")  # quick off: full size
         wait(lambda s: "180,960 models" in s, 240)
-        tmux(*server, "send-keys", "-t", session, "Tab")  # the name box
+        tmux(*server, "send-keys", "-t", session, "Tab", "Tab")  # past seed control: the name
         typed = ""
         for ch in "fullsize":
             typed += ch
