@@ -4,7 +4,7 @@ moelab/control.py) and the New experiment form's toggle (tui/) both build it her
 
 A control keeps every field but train.seed, which moves past the original's seeds (seed + seeds,
 so the two never share a seed), and is named "<name> (control of N)"; that name is its record:
-`moelab compare N B` and the Compare view find it by it (db/reads_compare.py controls_of).
+`moelab compare N B` and the Compare view find it by it (db/reads/compare.py controls_of).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@ other seeds, so that `moelab compare` can tell a difference from seed noise.
 
 A control keeps every field but train.seed, which moves past the original's seeds (seed + seeds,
 so the two never share a seed), and is named "<name> (control of N)"; that name is its record:
-`moelab compare N B` looks for it (db/reads_compare.py controls_of) and uses it only when its
+`moelab compare N B` looks for it (db/reads/compare.py controls_of) and uses it only when its
 stored config equals N's but for the seed (moelab/figures/noise.py).
 """
 

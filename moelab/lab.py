@@ -3,7 +3,7 @@
 A Lab is one more client of the database, like the TUI and the CLI: through the lab service
 when one runs on the file (it holds the only connection), else straight from the file,
 read-only, opened for each call and closed after it (so a service may start meanwhile).
-Tables come as one Arrow stream either way (db/reads_dynamics.py arrow_query) and are
+Tables come as one Arrow stream either way (db/reads/dynamics.py arrow_query) and are
 handed over as pandas (default), Arrow or polars. See docs/api.md for a worked example.
 """
 
@@ -77,7 +77,7 @@ class Lab(FiguresMixin):
 
     def sql(self, query: str, format: Format = "pandas") -> Any:
         """Any read-only query of the lab's views (the guard of `moelab sql` applies)."""
-        from moelab.db.reads_dynamics import arrow_table, read_arrow_file
+        from moelab.db.reads.dynamics import arrow_table, read_arrow_file
         with self._client() as client:
             if hasattr(client, "request"):  # the service: one Arrow file, private, handed over
                 table = read_arrow_file(client.read("arrow_file", sql=query))

@@ -1,7 +1,7 @@
 """Names every layer shares, with no dependency (db/, tui/ and the figures import this).
 
 PHASE_FIELDS: the per-cell values a phase diagram can be coloured by, one list for the
-reads (db/reads_phase.py), the TUI's colourings (tui/phase_model.py, tui/phase_layers.py) and
+reads (db/reads/phase.py), the TUI's colourings (tui/phase_model.py, tui/phase_layers.py) and
 the exported figures (moelab/figures/phase_layers.py). A new one is a stored column plus a
 line here.
 """

@@ -103,7 +103,7 @@ def test_a_reply_file_nobody_came_for_is_swept_by_the_next_reply(trained, tmp_pa
     """A client that dies between the service's reply and reading it leaves an Arrow file;
     the next reply removes it once it is older than ARROW_FILE_MAX_AGE."""
     from moelab.db import open_read_only
-    from moelab.db import reads_dynamics as rd
+    from moelab.db.reads import dynamics as rd
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
     with open_read_only(trained) as store:
         left = rd.arrow_file(store, "SELECT 1 AS x")["path"]  # never read

@@ -79,7 +79,7 @@ def test_a_linked_reply_folder_deletes_nothing_it_points_at(other_user, shared, 
     """A link planted at the reply folder's name must not lead the sweep of old replies
     to the owner's own .arrow files elsewhere."""
     from moelab.db import open_read_only
-    from moelab.db import reads_dynamics as rd
+    from moelab.db.reads import dynamics as rd
     victim = tmp_path / "results"
     victim.mkdir()
     precious = victim / "results.arrow"
@@ -101,8 +101,8 @@ def test_a_linked_reply_folder_deletes_nothing_it_points_at(other_user, shared, 
 
 def test_a_reply_path_outside_a_private_folder_is_refused(shared, tmp_path):
     """The reader trusts no path: a reply file in a folder others may enter is not read."""
-    from moelab.db import reads_dynamics as rd
     from moelab.db.filemodes import UnsafeFile
+    from moelab.db.reads import dynamics as rd
     name = "moelab-" + "ab" * 12 + ".arrow"
     _forged_reply(shared / name)
     with pytest.raises(UnsafeFile, match="other users"):

@@ -49,7 +49,7 @@ class MoelabApp(App):
     def __init__(self, client, db_label: str = "", poll_seconds: float = 2.0,
                  export_dir: str | os.PathLike | None = None):
         super().__init__()
-        from .export import default_dir
+        from .screens.export import default_dir
         self.lab = Lab(client)
         self.db_label = db_label
         self.poll_seconds = poll_seconds
@@ -150,7 +150,7 @@ class MoelabApp(App):
             from .screens.new_experiment import on_submitted
             on_submitted(self, message)
         elif message.key == "figure":
-            from .export import on_figure
+            from .screens.export import on_figure
             on_figure(self, message)
 
     def _on_status(self, message: Fetched) -> None:
@@ -284,11 +284,11 @@ class MoelabApp(App):
         submit_preset(self, "fig4", quick=True)
 
     def action_screenshot(self) -> None:
-        from .export import screenshot
+        from .screens.export import screenshot
         screenshot(self)
 
     def action_export_figure(self) -> None:
-        from .export import export_figure
+        from .screens.export import export_figure
         export_figure(self)
 
 

@@ -11,7 +11,7 @@ from rich.text import Text
 from .format import bar
 
 # The columns shown until the user chooses others (the runs view pages them with the
-# runs_columns_page read, db/reads_columns.py).
+# runs_columns_page read, db/reads/columns.py).
 DEFAULT_COLUMNS = (
     "run_id", "experiment_id", "kind", "n_features", "d_hidden", "n_experts", "k",
     "router_init", "sparsity", "last_importance", "seed", "chosen", "eval_loss", "fpd",

@@ -20,12 +20,12 @@ from collections.abc import Callable, Sequence
 from ..plan import Unit
 from ..unit import UnitResult
 from .base import MAX_TRIES, Event, Outcome, UnitDone, UnitFailed, UnitProgress
-from .registry import ExecutorError, ExecutorSpec, dask_alias, parse_executor
+from .dask_task import PROGRESS_TOPIC
+from .urls import ExecutorError, ExecutorSpec, dask_alias, parse_executor
 
 log = logging.getLogger("moelab.service")
 
 CONNECT_TIMEOUT = 10.0
-PROGRESS_TOPIC = "moelab-progress"
 
 
 class DaskError(ExecutorError):

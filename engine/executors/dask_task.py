@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import time
 
+PROGRESS_TOPIC = "moelab-progress"  # the workers' progress events, read by dask.py
+
 
 def moelab_version() -> str:
     from importlib.metadata import version
@@ -21,7 +23,6 @@ def train_unit(unit_json: str) -> bytes:
     from ..device import resolve_device
     from ..plan import Unit
     from ..unit import run_unit
-    from .dask import PROGRESS_TOPIC
     worker = get_worker()
     torch.set_num_threads(max(1, int(worker.state.nthreads)))
     unit = Unit.from_json(unit_json)

@@ -72,7 +72,7 @@ def pairs(cfg: CrosscoderConfig, store) -> list[tuple[int, int]]:
     if cfg.source.experiment is None:
         return [(cfg.source.dense_run, cfg.source.moe_run)]
     from moelab.db.errors import StoreError
-    from moelab.db.reads_crosscoder import experiment_pairs
+    from moelab.db.reads.crosscoder import experiment_pairs
     try:
         found = experiment_pairs(store, cfg.source.experiment)
     except StoreError as err:
@@ -149,7 +149,7 @@ def plan(cfg: CrosscoderConfig, experiment_id: int = 0, unit_work: float | None 
 
 
 def _sources(store, run_ids: list[int]) -> dict[int, dict]:
-    from moelab.db.reads_crosscoder import source_runs
+    from moelab.db.reads.crosscoder import source_runs
     out = {}
     for run_id, r in source_runs(store, run_ids).items():
         model = {k: r[k] for k in ("kind", "n_features", "d_hidden", "n_experts", "k", "gating")}

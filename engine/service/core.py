@@ -16,7 +16,7 @@ import time
 
 from moelab.db import QueryRefused, Store, StoreError, run_read_query
 from moelab.db import reads as db_reads
-from moelab.db import reads_service as queue_reads
+from moelab.db.reads import service as queue_reads
 
 from ..client import ClientError
 from ..config import ConfigError

@@ -9,7 +9,7 @@ from typing import Any
 
 from moelab.errors import UsageError
 
-# Columns that identify a model setup inside an experiment (db.reads_figures.SETUP_COLUMNS).
+# Columns that identify a model setup inside an experiment (db.reads.figures.SETUP_COLUMNS).
 SETUP = ("kind", "n_features", "d_hidden", "n_experts", "k", "gating", "router_init")
 
 # Two-sided 95% quantiles of Student's t for 1..30 degrees of freedom, then the normal's.

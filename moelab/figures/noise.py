@@ -50,7 +50,7 @@ def floors(client, a: int, b: int, cells_a=None) -> Floors:
     of A and B pooled per setup."""
     from moelab.engine.compare import compare
 
-    from .phase_diff import cells_of
+    from .cells import cells_of
     ctrl = control_of(client, a)
     if ctrl is not None and ctrl != b:
         result = compare(cells_a if cells_a is not None else cells_of(client, a),

@@ -6,24 +6,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from moelab.engine.compare import CLASSES, Cell, compare, last_class
+from moelab.engine.compare import CLASSES, compare
 
-from .data import FigureError, Source, as_rows, group, require
+from .cells import cells_of
+from .data import FigureError, Source, require
 from .phase import setup_letter
-
-
-def cells_of(client, experiment_id: int) -> dict[tuple, dict[tuple, Cell]]:
-    """setup (n, m, E) -> {(sparsity, last importance) -> the chosen run's Cell}."""
-    rows = as_rows(client.read("last_feature_cells", experiment_id=int(experiment_id)))
-    out: dict[tuple, dict[tuple, Cell]] = {}
-    for fs in group(rows, lambda r: r["run_id"]).values():
-        f0 = fs[0]
-        fs = sorted(fs, key=lambda f: f["expert"])
-        norms = [f["norm"] for f in fs]
-        cell = Cell.of(norms, last_class(norms, [bool(f["monosemantic"]) for f in fs]))
-        setup = (f0["n_features"], f0["d_hidden"], f0["n_experts"])
-        out.setdefault(setup, {})[(f0["sparsity"], f0["last_importance"])] = cell
-    return out
 
 
 def setup_name(setup: tuple) -> str:

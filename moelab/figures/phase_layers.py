@@ -2,7 +2,7 @@
 weights: the last feature at a snapshot step (--step N), one value on a continuous scale
 (--color norm | … | metric:NAME for a custom metric), as the TUI's phase view does.
 
-Every number comes through the client's reads (db/reads_phase_layers.py).
+Every number comes through the client's reads (db/reads/phase_layers.py).
 """
 
 from __future__ import annotations

@@ -70,7 +70,7 @@ class LabScreen(Opening, Screen):
         yield Header()
         yield ViewBar(self.VIEW)
 
-    # The figure a view exports (see tui/export.py): a figure spec (moelab.figures.screen)
+    # The figure a view exports (see tui/screens/export.py): a figure spec (moelab.figures.screen)
     # drawn from exactly what the view shows, or None.
     def figure_spec(self) -> dict | None:
         return None

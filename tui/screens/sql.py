@@ -243,7 +243,7 @@ class SqlScreen(LabScreen):
             self.notify("run a query first", severity="warning")
             return
         query = self.query_text
-        from ..export import ask_path
+        from .export import ask_path
 
         def write(path) -> None:
             fetch(self, "export", lambda: (self.lab.read("export_query", query=query,

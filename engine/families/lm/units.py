@@ -86,7 +86,7 @@ def stored_tokenizer(store, experiment_id: int) -> str | None:
     """The tokenizer the experiment's stored runs were trained with (a resume), if any."""
     if not experiment_id or store is None:
         return None
-    from moelab.db.reads_lm import experiment_tokenizer
+    from moelab.db.reads.lm import experiment_tokenizer
     return experiment_tokenizer(store, experiment_id)
 
 

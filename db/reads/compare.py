@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import json
 
-from .errors import StoreError
-from .registry import plain, register_read, rows_as_dicts
-from .store import Store
+from ..errors import StoreError
+from ..registry import plain, register_read, rows_as_dicts
+from ..store import Store
 
 COMPARE_MAX = 500  # runs in one comparison
 

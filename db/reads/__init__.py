@@ -3,14 +3,17 @@
 Each read is `fn(store, **params) -> JSON-able value`, registered by name, so the lab
 service can answer `read(name, params)` for clients that cannot open the locked file, and
 the same function serves a direct read-only connection when no service runs.
-Every reads_*.py registers into the leaf registry (db/registry.py); importing this module
-loads them all, so READS is complete.
+Every module of this package (db/reads/) registers into the leaf registry (db/registry.py);
+importing the package loads them all, so READS is complete.
 """
 
 from __future__ import annotations
 
-from .registry import READS, plain, read, register_read, rows_as_dicts  # noqa: F401
-from .store import Store
+import importlib
+import pkgutil
+
+from ..registry import READS, plain, read, register_read, rows_as_dicts  # noqa: F401
+from ..store import Store
 
 
 @register_read("experiments")
@@ -24,19 +27,7 @@ def experiment(store: Store, experiment_id: int) -> dict | None:
     return None if e is None else {k: plain(v) for k, v in e.items()}
 
 
-# Reads of other modules register themselves on import.
-from . import (  # noqa: E402,F401
-    reads_columns,
-    reads_compare,
-    reads_crosscoder,
-    reads_dynamics,
-    reads_experts,
-    reads_fidelity,
-    reads_figures,
-    reads_lens,
-    reads_lm,
-    reads_panels,
-    reads_phase,
-    reads_phase_layers,
-    reads_service,
-)
+# Every module of this package registers its reads on import: load them all, so that READS
+# is complete (a new reads module needs no line here).
+for _module in pkgutil.iter_modules(__path__):
+    importlib.import_module(f"{__name__}.{_module.name}")

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import re
 
-from .errors import StoreError
-from .registry import plain, register_read
-from .store import Store
-from .userquery import run_read_query
+from ..errors import StoreError
+from ..registry import plain, register_read
+from ..store import Store
+from ..userquery import run_read_query
 
 _CONFIG = re.compile(r"(model|data|train)\.([a-z_][a-z0-9_]*)")
 _METRIC = re.compile(r"(min|max|last)\(([a-z_][a-z0-9_]*)\)")

@@ -6,8 +6,8 @@ them as JSON and the figures can plot them without knowing any SQL.
 
 from __future__ import annotations
 
-from .registry import plain, register_read
-from .store import Store
+from ..registry import plain, register_read
+from ..store import Store
 
 # What identifies a model setup inside an experiment (a sweep variant, a router init).
 SETUP_COLUMNS = ("kind", "n_features", "d_hidden", "n_experts", "k", "gating", "router_init")

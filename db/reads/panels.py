@@ -9,12 +9,12 @@ from __future__ import annotations
 import json
 import re
 
-from .errors import StoreError
-from .export import export_data
-from .readonly import check_read_only, statement_body
-from .registry import nan_as_null, plain, register_read, rows_as_dicts
-from .store import Store
-from .userquery import run_read_query
+from ..errors import StoreError
+from ..export import export_data
+from ..readonly import check_read_only, statement_body
+from ..registry import nan_as_null, plain, register_read, rows_as_dicts
+from ..store import Store
+from ..userquery import run_read_query
 
 _PAGE_MAX = 5000
 

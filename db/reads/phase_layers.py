@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 
-from .migration_fidelity import LAST_CLASS_SQL
-from .registry import plain, register_read, rows_as_dicts
-from .store import Store
+from ..migration_fidelity import LAST_CLASS_SQL
+from ..registry import plain, register_read, rows_as_dicts
+from ..store import Store
 
 # Σ over all j (the authors' superposition) from the stored j ≠ i form: the term j = i is
 # (Ŵ_i·W_i)² = ‖W_i‖², zero below engine.metrics.NORM_EPS (a feature without direction).

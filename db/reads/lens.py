@@ -7,10 +7,10 @@ per-setup means; `lens_of_run` is one run's setup and its MoE Lens (`lens_run`).
 
 from __future__ import annotations
 
-from . import reads_dynamics  # its lens_run
-from .reads_figures import SETUP_COLUMNS
-from .registry import register_read, rows_as_dicts
-from .store import Store
+from ..registry import register_read, rows_as_dicts
+from ..store import Store
+from . import dynamics as reads_dynamics  # its lens_run
+from .figures import SETUP_COLUMNS
 
 _MEANS = ("top_share", "top_quarter_share", "routing_entropy", "top1_cosine",
           "top1_loss_ratio", "max_ablation_ratio")

@@ -7,8 +7,8 @@ reads for clients that read the file directly when no service runs.
 
 from __future__ import annotations
 
-from .registry import register_read, rows_as_dicts
-from .store import Store
+from ..registry import register_read, rows_as_dicts
+from ..store import Store
 
 # The order the queue runs in: oldest first, interrupted experiments with the rest.
 _WAITING = "status IN ('queued', 'interrupted')"

@@ -13,9 +13,9 @@ import os
 import time
 from pathlib import Path
 
-from .fetch import Fetched, fetch
-from .screens.prompts import TextPrompt
-from .settings import Settings
+from ..fetch import Fetched, fetch
+from ..settings import Settings
+from .prompts import TextPrompt
 
 EXPORT_DIR_KEY = "export_dir"
 

@@ -4,9 +4,9 @@ figure), and the seed stability of each sweep point."""
 
 from __future__ import annotations
 
-from .migration_fidelity import LAST_CLASS_SQL, SEED_STABILITY_SQL
-from .registry import nan_as_null, plain, register_read
-from .store import Store
+from ..migration_fidelity import LAST_CLASS_SQL, SEED_STABILITY_SQL
+from ..registry import nan_as_null, plain, register_read
+from ..store import Store
 
 _USAGES = ("usage", "usage_when_mono_active", "usage_when_only_mono_active",  # training data
            "usage_dense", "usage_dense_mono_active", "usage_dense_only_mono")  # the authors'

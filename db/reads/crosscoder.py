@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 
-from .errors import StoreError
-from .registry import plain, register_read, rows_as_dicts
-from .store import Store
+from ..errors import StoreError
+from ..registry import plain, register_read, rows_as_dicts
+from ..store import Store
 
 
 def _columns(names: list[str], rows: list) -> dict[str, list]:

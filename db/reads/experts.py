@@ -7,8 +7,8 @@ expert 2 of another shape. So every mean here is per setup.
 
 from __future__ import annotations
 
-from .registry import nan_as_null, register_read, rows_as_dicts
-from .store import Store
+from ..registry import nan_as_null, register_read, rows_as_dicts
+from ..store import Store
 
 SETUP = ("kind", "n_features", "d_hidden", "n_experts", "k", "gating", "router_init")
 

@@ -13,9 +13,9 @@ from bisect import bisect_left, bisect_right
 
 from moelab.schema import PHASE_FIELDS
 
-from .reads_panels import phase_setups
-from .registry import nan_as_null, register_read
-from .store import Store
+from ..registry import nan_as_null, register_read
+from ..store import Store
+from .panels import phase_setups
 
 _FIELDS = {f.column: ("r." if f.table == "runs" else "f.") + f.column for f in PHASE_FIELDS}
 # A setup as one ordered number (each size below 2**21), so that a setup's cells are found

@@ -16,12 +16,12 @@ import secrets
 import time
 from typing import TYPE_CHECKING
 
-from .filemodes import UnsafeFile, open_private, open_private_dir
-from .readonly import statement_body
-from .reads_figures import SETUP_COLUMNS
-from .registry import plain, register_read, rows_as_dicts
-from .store import Store
-from .userquery import UserQuery
+from ..filemodes import UnsafeFile, open_private, open_private_dir
+from ..readonly import statement_body
+from ..registry import plain, register_read, rows_as_dicts
+from ..store import Store
+from ..userquery import UserQuery
+from .figures import SETUP_COLUMNS
 
 if TYPE_CHECKING:
     import pyarrow as pa

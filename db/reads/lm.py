@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 
-from .registry import plain, register_read
-from .store import Store
+from ..registry import plain, register_read
+from ..store import Store
 
 
 def _columns(names: list[str], rows: list) -> dict[str, list]:
