@@ -70,3 +70,16 @@ def _choice(name: str, v, options) -> list[str]:
 
 def _show(v) -> str:
     return json.dumps(_plain(v)) if not isinstance(v, str) else repr(v)
+
+
+def train_basics(section, counts: tuple[str, ...]) -> list[str]:
+    """The [train] checks every family shares: whole counts >= 1, a seed >= 0, and a
+    learning rate in (0, MAX_LR]."""
+    p = []
+    for name in counts:
+        p += _int_min(f"train.{name}", getattr(section, name), 1)
+    p += _int_min("train.seed", section.seed, 0)
+    if not (_is_num(section.lr) and 0 < section.lr <= MAX_LR):
+        p.append(f"train.lr must be a number > 0 and at most {MAX_LR:g} "
+                 f"(got {_show(section.lr)})")
+    return p

@@ -19,8 +19,8 @@ import dataclasses
 import json
 from dataclasses import dataclass, field, fields
 
-from .config import DEVICES, MAX_LR, ConfigError
-from .config_checks import _int_min, _is_int, _is_num, _show
+from .config import DEVICES, ConfigError
+from .config_checks import _int_min, _is_int, _is_num, _show, train_basics
 
 FAMILY = "crosscoder"
 MAX_LATENTS = 1 << 16  # a dictionary this wide is far past any toy model's features
@@ -104,13 +104,7 @@ class CrosscoderTrain:
     device: str = "auto"
 
     def problems(self) -> list[str]:
-        p = []
-        for name in ("steps", "batch_size", "seeds", "eval_samples", "log_every"):
-            p += _int_min(f"train.{name}", getattr(self, name), 1)
-        p += _int_min("train.seed", self.seed, 0)
-        if not (_is_num(self.lr) and 0 < self.lr <= MAX_LR):
-            p.append(f"train.lr must be a number > 0 and at most {MAX_LR:g} "
-                     f"(got {_show(self.lr)})")
+        p = train_basics(self, ("steps", "batch_size", "seeds", "eval_samples", "log_every"))
         if self.device not in DEVICES:
             p.append(f"train.device = {_show(self.device)} is not one of: {', '.join(DEVICES)}")
         return p

@@ -22,8 +22,8 @@ import dataclasses
 import json
 from dataclasses import dataclass, field, fields
 
-from ...config import DEVICES, MAX_LR, ConfigError
-from ...config_checks import _choice, _int_min, _is_int, _is_num, _show
+from ...config import DEVICES, ConfigError
+from ...config_checks import _choice, _int_min, _is_int, _is_num, _show, train_basics
 
 FAMILY = "lm"
 BUILTIN_DOMAINS = ("code", "docs", "data")
@@ -126,13 +126,7 @@ class LMTrain:
     device: str = "auto"
 
     def problems(self) -> list[str]:
-        p = []
-        for name in ("steps", "batch_size", "seeds", "eval_tokens", "log_every"):
-            p += _int_min(f"train.{name}", getattr(self, name), 1)
-        p += _int_min("train.seed", self.seed, 0)
-        if not (_is_num(self.lr) and 0 < self.lr <= MAX_LR):
-            p.append(f"train.lr must be a number > 0 and at most {MAX_LR:g} (got "
-                     f"{_show(self.lr)})")
+        p = train_basics(self, ("steps", "batch_size", "seeds", "eval_tokens", "log_every"))
         for name in ("weight_decay", "lb_coef"):
             v = getattr(self, name)
             if not (_is_num(v) and v >= 0):
