@@ -11,6 +11,7 @@ FLOPs counted are the model's useful work, the same for both sides: per sample, 
 (2·E·n) and the routed experts' two matmuls (k · 2 · 2·m·n), times 3 for forward + backward.
 Random numbers: the engine draws one uniform per input element (batch · n per instance-step),
 the baseline two (torch.rand for the values and for the mask).
+Then the language-model workloads L1 (dense) and L2 (MoE): lm_bench.py.
 """
 
 from __future__ import annotations
@@ -235,8 +236,12 @@ def table(peaks: Peaks, rows: list[Row]) -> str:
 def run_bench(quick: bool = False) -> int:
     t = time.perf_counter()
     peaks, rows = bench(quick)
+    from . import lm_bench  # the language-model workloads (L1, L2)
+    lm_rows = lm_bench.bench_lm(quick, peaks.gflops)
     print()
     print(table(peaks, rows))
+    print()
+    print(lm_bench.table(peaks.gflops, lm_rows, lm_bench.LM_WORKLOADS[quick]))
     print(f"\n({'quick' if quick else 'full'} bench, {time.perf_counter() - t:.0f} s)")
     return 0
 

@@ -128,7 +128,8 @@ def train_crosscoders(source, cc: CrosscoderSettings, tr: CrosscoderTrain, seeds
                       device: str, progress: Callable[[Progress], None] | None = None,
                       cancel: Callable[[], bool] | None = None,
                       progress_every: int = 50) -> CrosscoderResult:
-    """Train one crosscoder per seed on source.draw(batch, generators) (one instance each)."""
+    """Train one crosscoder per seed on source.draw(batch, generators) (one instance each);
+    evaluation reads source.draw(eval_samples, generators, eval=True)."""
     with _threads(device, len(seeds) * tr.batch_size * cc.n_latents):
         return _train(source, cc, tr, seeds, device, progress, cancel, progress_every)
 
@@ -153,7 +154,7 @@ def _train(source, cc, tr, seeds, device, progress, cancel, progress_every) -> C
     gens = [torch.Generator(device=device).manual_seed(int(s)) for s in seeds]
     eval_gens = [torch.Generator(device=device).manual_seed(int(s) + _EVAL_SEED) for s in seeds]
     with torch.no_grad():
-        a, b = source.draw(tr.eval_samples, eval_gens)
+        a, b = source.draw(tr.eval_samples, eval_gens, eval=True)
         scale = torch.stack([_unit_scale(a), _unit_scale(b)], 1)  # (inst, 2)
         ev = _joined(a, b, scale)
     model = Crosscoder(n_inst, source.widths, cc.n_latents, cc.n_shared, seeds, device)

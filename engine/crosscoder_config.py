@@ -3,7 +3,9 @@
 A stored crosscoder config is JSON with a top-level "family" = "crosscoder" (the service
 picks the family from it) and three tables:
   [source]      dense_run + moe_run (two stored runs), or experiment (every MoE run of that
-                experiment paired with its dense run of the same seed: the preset's form)
+                experiment paired with its dense run of the same seed: the preset's form);
+                for language models (lm runs) also layer (the residual stream after that
+                block, 0-based; default the middle one) and tokens (held-out tokens read)
   [crosscoder]  n_latents, k (annealed from k_start), n_shared designated shared latents
                 with decoders tied across the two spaces and shared_penalty x the sparsity
                 penalty, auxk_alpha for dead latents, class_threshold for the classes
@@ -31,6 +33,8 @@ class SourceConfig:
     dense_run: int | None = None
     moe_run: int | None = None
     experiment: int | None = None
+    layer: int | None = None  # lm runs: residual after this block; None: (n_layers - 1) // 2
+    tokens: int = 16_384  # lm runs: held-out tokens whose activations the crosscoder reads
 
     def problems(self) -> list[str]:
         p = []
@@ -43,6 +47,9 @@ class SourceConfig:
             v = getattr(self, name)
             if v is not None:
                 p += _int_min(f"source.{name}", v, 1)
+        if self.layer is not None:
+            p += _int_min("source.layer", self.layer, 0)
+        p += _int_range("source.tokens", self.tokens, 64, 1 << 22)
         return p
 
 

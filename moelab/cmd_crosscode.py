@@ -16,14 +16,15 @@ from moelab.errors import UsageError
 _OPTIONS = {"latents": "crosscoder.n_latents", "k": "crosscoder.k",
             "k_start": "crosscoder.k_start", "shared": "crosscoder.n_shared",
             "steps": "train.steps", "batch_size": "train.batch_size", "lr": "train.lr",
-            "seeds": "train.seeds", "seed": "train.seed"}
+            "seeds": "train.seeds", "seed": "train.seed", "layer": "source.layer"}
 
 
 def register(sub, groups) -> None:
     p = sub.add_parser(
         "crosscode", help="train crosscoders that diff a dense and an MoE run",
         description="BatchTopK sparse crosscoders over a dense model's hidden and an MoE's "
-        "gated expert hiddens, checked against the input features (docs/crosscoders.md). "
+        "gated expert hiddens, checked against the input features (docs/crosscoders.md), or "
+        "over two language models' residual streams (an lm experiment, docs/lm.md). "
         "Give DENSE_RUN MOE_RUN, or --experiment ID (every MoE run against the dense run of "
         "its seed and data), or --preset fig1-2 | fig3 (trains the models first).")
     p.add_argument("dense_run", nargs="?", type=int, metavar="DENSE_RUN")
@@ -42,7 +43,9 @@ def register(sub, groups) -> None:
             ("batch-size", "batch_size", int, "samples per step"),
             ("lr", "lr", float, "Adam learning rate"),
             ("seeds", "seeds", int, "crosscoders per pair, seeds seed, seed+1, ..."),
-            ("seed", "seed", int, "the first crosscoder seed")):
+            ("seed", "seed", int, "the first crosscoder seed"),
+            ("layer", "layer", int, "language models (an lm experiment): the residual stream "
+             "after this block, 0-based (default the middle one)")):
         p.add_argument(f"--{opt}", type=kind, metavar="N", help=f"{text} ({field})")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="S.F=VALUE",
                    help="any crosscoder config field, e.g. crosscoder.sparsity_coef=0.02")

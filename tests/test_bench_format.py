@@ -36,3 +36,33 @@ def test_bench_lines_have_name_ratio_and_gflops():
     for r in rows:  # one uniform per input element for the engine, two for the baseline
         assert r.ratio > 0 and r.rng_engine > 0
         assert r.rng_reference == pytest.approx(2 * r.rng_engine * r.reference / r.engine)
+
+
+def test_lm_bench_lines_have_tokens_per_second_ratio_and_share_of_peak():
+    """L1 (dense) and L2 (MoE): our lm trainer against a plain torch loop of the same model,
+    tokens per second, the ratio, and the share of the measured matmul peak."""
+    from moelab.benchmarks import lm_bench
+    lines = []
+    workloads = lm_bench.LM_WORKLOADS[True]
+    rows = lm_bench.bench_lm(True, 100.0, workloads, {"steps": (1, 2), "rounds": 1},
+                             out=lines.append)
+    assert [r.name for r in rows] == ["L1", "L2"]
+    for name in ("L1", "L2"):
+        line = next(ln for ln in lines if ln.startswith(name))
+        assert re.search(r"moelab +\d+ tokens/s +plain torch loop +\d+ tokens/s +\d+\.\d\dx",
+                         line), line
+        assert re.search(r"GFLOP/s \(plain \d+\.\d\d\) = \d+\.\d % of 100 peak fp32", line)
+    for r in rows:
+        assert r.ours > 0 and r.plain > 0 and r.flops > 0
+    table = lm_bench.table(100.0, rows, workloads)
+    assert len(table.splitlines()) == 2 + len(rows)
+    assert all(len(ln.split("|")) == 9 for ln in table.splitlines())
+
+
+def test_lm_flops_count_the_routed_experts_only():
+    from moelab.benchmarks.lm_bench import flops_per_token
+    from moelab.engine.families.lm.config import LMModel
+    dense = LMModel(n_layers=1, d_model=8, context=4, d_mlp=16, vocab_size=300, n_heads=2)
+    moe = LMModel(n_layers=1, d_model=8, context=4, d_mlp=16, vocab_size=300, n_heads=2,
+                  n_experts=4, k=2)  # experts 8 wide: k · 8 = the dense 16, plus the router
+    assert flops_per_token(moe) - flops_per_token(dense) == 3.0 * 2 * 8 * 4

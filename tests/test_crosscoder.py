@@ -34,7 +34,7 @@ class KnownDirections:
             self.DB[:N_SHARED] = self.DA[:N_SHARED]
         self.widths = (WIDTH, WIDTH)
 
-    def draw(self, batch, gens):
+    def draw(self, batch, gens, eval=False):  # eval: the same distribution
         n = self.DA.shape[0]
         u = torch.stack([torch.rand(batch, n, generator=g) for g in gens])
         x = torch.where(u < 0.1, u / 0.1, torch.zeros(()))

@@ -45,9 +45,9 @@ report = {"connected": [], "ran": [], "pages": []}
 for port in ports:
     for addr, sec in ((f"tcp://127.0.0.1:{port}", None),
                       (f"tls://127.0.0.1:{port}", Security.temporary())):
-        signal.alarm(12)
+        signal.alarm(6)
         try:
-            with Client(addr, security=sec, timeout=5) as c:
+            with Client(addr, security=sec, timeout=4) as c:
                 report["connected"].append(addr)
                 report["ran"].append(c.submit(plant, marker, pure=False).result(timeout=30))
         except Exception:

@@ -116,14 +116,28 @@ def _found_by(found: list[dict], model: str) -> str:
     return " · ".join(f"{SHORT.get(c, c)} {n}" for c, n in sorted(tally.items())) or "–"
 
 
+RECOVERY_NOTE = ("[dim]best cos: mean over the features of the best live decoder's cosine "
+                 "with the feature's direction in that model; found by: class of that latent "
+                 "(sh shared, d dense-only, m MoE-only)[/]")
+NO_TRUTH = "no ground truth for language models: recovery is measured on toy models only"
+
+
+def has_truth(panel: dict) -> bool:
+    """Toy crosscoders store a recovery row per input feature; language models have none."""
+    return bool(panel.get("features"))
+
+
 def summary_line(s: dict) -> str:
     """FVE per space, recovery (MCC-style), dead latents and the class counts."""
     return (f"[b]crosscoder run {s['run_id']}[/b] · experiment {s['experiment_id']} · dense run "
             f"{s['dense_run_id']} (width {s['d_dense']}) vs MoE run {s['moe_run_id']} (width "
             f"{s['d_moe']}) · {s['n_latents']} latents, k={s['k']}, {s['n_designated']} "
             f"designated shared\nvariance explained: dense {_f(s['fve_dense'])} · MoE "
-            f"{_f(s['fve_moe'])}   recovery (mean best cosine of the represented features): "
-            f"dense {_f(s['mcc_dense'])} · MoE {_f(s['mcc_moe'])}\nlatents: "
+            f"{_f(s['fve_moe'])}   " + (
+                "recovery: no ground truth for language models" if s["mcc_dense"] is None
+                and s["mcc_moe"] is None else "recovery (mean best cosine of the represented "
+                f"features): dense {_f(s['mcc_dense'])} · MoE {_f(s['mcc_moe'])}") +
+            "\nlatents: "
             f"{s['n_shared'] or 0} shared · {s['n_dense_only'] or 0} dense-only · "
             f"{s['n_moe_only'] or 0} MoE-only · [b]{s['dead_latents']} dead[/b] [dim](dead: "
             "fires on none of the evaluation inputs; classes by r with threshold "

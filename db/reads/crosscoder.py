@@ -44,7 +44,8 @@ def source_runs(store: Store, run_ids: list[int]) -> dict[int, dict]:
 
 def experiment_pairs(store: Store, experiment_id: int) -> list[tuple[int, int]]:
     """(dense run, MoE run) of a finished experiment that saw the same inputs: the same seed
-    and the same data settings (so the same sample streams: engine.train.data_key), ordered
+    and the same data settings (so the same sample streams: engine.train.data_key; for
+    language models, lm-dense and lm-moe runs: the same batches of the same text), ordered
     by the MoE run. Raises StoreError when the experiment is missing or not done."""
     _, rows = store.query("SELECT status FROM store.experiments WHERE experiment_id = ?",
                           [int(experiment_id)])
@@ -57,9 +58,10 @@ def experiment_pairs(store: Store, experiment_id: int) -> list[tuple[int, int]]:
     _, pairs = store.query(
         "SELECT d.run_id, m.run_id FROM store.runs d JOIN store.runs m "
         "  ON d.experiment_id = m.experiment_id AND d.seed = m.seed "
-        " AND d.n_features = m.n_features "
+        " AND d.n_features IS NOT DISTINCT FROM m.n_features "
         " AND json_extract(d.config, '$.data') = json_extract(m.config, '$.data') "
-        "WHERE d.experiment_id = ? AND d.kind = 'dense' AND m.kind = 'moe' "
+        "WHERE d.experiment_id = ? AND ((d.kind = 'dense' AND m.kind = 'moe') "
+        "  OR (d.kind = 'lm-dense' AND m.kind = 'lm-moe')) "
         "ORDER BY m.run_id, d.run_id", [int(experiment_id)])
     return [(int(d), int(m)) for d, m in pairs]
 
@@ -70,7 +72,8 @@ def crosscoder_summary(store: Store, experiment_id: int) -> dict:
     the two runs it diffs."""
     names, rows = store.query(
         "SELECT c.*, d.d_hidden AS dense_d_hidden, m.n_experts AS moe_n_experts, "
-        "       m.k AS moe_k, m.d_hidden AS moe_d_hidden, m.n_features, m.seed AS model_seed "
+        "       m.k AS moe_k, m.d_hidden AS moe_d_hidden, m.n_features, m.seed AS model_seed, "
+        "       d.kind AS dense_kind, d.experiment_id AS source_experiment "
         "FROM crosscoders c JOIN runs d ON d.run_id = c.dense_run_id "
         "JOIN runs m ON m.run_id = c.moe_run_id "
         "WHERE c.experiment_id = ? ORDER BY c.run_id", [int(experiment_id)])

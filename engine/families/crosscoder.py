@@ -1,4 +1,6 @@
-"""The crosscoder family: BatchTopK crosscoders that diff a dense and an MoE toy model.
+"""The crosscoder family: BatchTopK crosscoders that diff a dense and an MoE model (two toy
+models, or two small language models of the lm family: a source kind each, see
+engine/crosscoder_sources.py).
 
 A crosscoder experiment's runs are (pair of stored runs) x (crosscoder seed). Planning needs
 the store (the lab service plans): it resolves the pairs, checks them, and puts each unit's
@@ -13,13 +15,9 @@ import hashlib
 import json
 from dataclasses import dataclass
 
-import numpy as np
-
 from ..config import ConfigError
 from ..crosscoder_config import FAMILY, CrosscoderConfig, from_dict, from_json
 from ..plan import Unit, unit_work_default
-
-_DATA_FIELDS = ("sparsity", "importance", "last_importance", "last_scale")
 
 
 @dataclass(frozen=True)
@@ -41,6 +39,8 @@ class CrosscoderRun:
     def to_json(self) -> str:
         d = self.cfg.to_dict()
         d["source"] = {"dense_run": self.dense_run, "moe_run": self.moe_run}
+        if "layer" in self.dense:  # a language model's: where the crosscoder read it
+            d["source"].update(layer=self.dense["layer"], tokens=self.cfg.source.tokens)
         d["train"] = {**d["train"], "seed": self.seed, "seeds": 1}
         return json.dumps(d)
 
@@ -56,7 +56,7 @@ def submitted(raw: dict, name: str | None = None, store=None) -> CrosscoderConfi
     (an experiment as source is checked when the queue reaches it: it may still train)."""
     cfg = from_dict(raw, name)
     if store is not None and cfg.source.experiment is None:
-        sources = _sources(store, [cfg.source.dense_run, cfg.source.moe_run])
+        sources = _sources(store, [cfg.source.dense_run, cfg.source.moe_run], cfg)
         problems = pair_problems(cfg, cfg.source.dense_run, cfg.source.moe_run, sources)
         if problems:
             raise ConfigError(problems)
@@ -84,7 +84,8 @@ def pairs(cfg: CrosscoderConfig, store) -> list[tuple[int, int]]:
 
 
 def pair_problems(cfg: CrosscoderConfig, dense_id: int, moe_id: int, sources: dict) -> list[str]:
-    """Why two runs cannot be diffed: every reason at once."""
+    """Why two runs cannot be diffed: every reason at once (the checks common to every source
+    kind here, the rest by the kind's module)."""
     d, m = sources.get(dense_id), sources.get(moe_id)
     p = [f"no run with id {i} ({what}); `moelab runs` lists them"
          for i, what, s in ((dense_id, "DENSE_RUN", d), (moe_id, "MOE_RUN", m)) if s is None]
@@ -92,21 +93,14 @@ def pair_problems(cfg: CrosscoderConfig, dense_id: int, moe_id: int, sources: di
         if s is not None and s["model"]["kind"] != want:
             p.append(f"run {i} is a {s['model']['kind']} model, not a {want} one; give the "
                      "dense run first, then the MoE run")
-        elif s is not None and not s["W"]:
-            p.append(f"run {i} has no stored weights to diff")
     if p:
         return p
-    nd, nm = d["model"]["n_features"], m["model"]["n_features"]
-    if nd != nm:
-        p.append(f"runs {dense_id} and {moe_id} have different n_features ({nd} and {nm}); "
-                 "a crosscoder diffs two models of the same input features")
-    else:
-        diff = [f"data.{f} {json.dumps(d['data'].get(f))} vs {json.dumps(m['data'].get(f))}"
-                for f in _DATA_FIELDS if d["data"].get(f) != m["data"].get(f)]
-        if diff:
-            p.append(f"runs {dense_id} and {moe_id} were trained on different data "
-                     f"({'; '.join(diff)}); a crosscoder needs both fed the same inputs")
-    dA, dB = _width(d), _width(m)
+    if _kind(d) is not _kind(m):
+        return [f"runs {dense_id} and {moe_id} are different kinds of model ({_kind(d).NAME} "
+                f"and {_kind(m).NAME}); a crosscoder diffs two models fed the same inputs"]
+    kind = _kind(d)
+    p = kind.problems(cfg, dense_id, moe_id, d, m)
+    dA, dB = (kind.width(d), kind.width(m)) if not p else (0, 0)
     if cfg.crosscoder.n_shared and dA != dB:
         p.append(f"crosscoder.n_shared = {cfg.crosscoder.n_shared} ties decoders across the two "
                  f"spaces, which needs equal widths (dense {dA}, MoE {dB}); use n_shared = 0")
@@ -121,7 +115,7 @@ def plan(cfg: CrosscoderConfig, experiment_id: int = 0, unit_work: float | None 
     each unit carrying the weights it needs. Raises ConfigError for pairs that cannot be
     diffed (the experiment fails with that line, nothing stored)."""
     found = pairs(cfg, store)
-    sources = _sources(store, [i for pair in found for i in pair])
+    sources = _sources(store, [i for pair in found for i in pair], cfg)
     problems = [q for d, m in found for q in pair_problems(cfg, d, m, sources)]
     if problems:
         raise ConfigError(list(dict.fromkeys(problems)))
@@ -130,11 +124,12 @@ def plan(cfg: CrosscoderConfig, experiment_id: int = 0, unit_work: float | None 
     groups: dict[tuple, list[int]] = {}
     runs = [(p, d, m, s) for p, (d, m) in enumerate(found) for s in range(cfg.train.seeds)]
     for i, (_, d, m, _) in enumerate(runs):
-        groups.setdefault((_shape(sources[d]), _shape(sources[m])), []).append(i)
+        groups.setdefault((_kind(sources[d]).shape(sources[d]),
+                           _kind(sources[m]).shape(sources[m])), []).append(i)
     units: list[Unit] = []
     for idx in groups.values():
         _, d, m, _ = runs[idx[0]]
-        size = max(1, int(unit_work // (_step_cost(cfg, sources[d], sources[m])
+        size = max(1, int(unit_work // (_kind(sources[d]).step_cost(cfg, sources[d], sources[m])
                                         * cfg.train.steps)))
         for start in range(0, len(idx), size):
             chunk = idx[start:start + size]
@@ -148,31 +143,39 @@ def plan(cfg: CrosscoderConfig, experiment_id: int = 0, unit_work: float | None 
     return units
 
 
-def _sources(store, run_ids: list[int]) -> dict[int, dict]:
+# A stored run's kind -> the module that reads it as a crosscoder source (the interface:
+# engine/crosscoder_sources.py's docstring). A new kind of model is one entry here.
+_SOURCE_KINDS = {"dense": "moelab.engine.crosscoder_sources",
+                 "moe": "moelab.engine.crosscoder_sources",
+                 "lm-dense": "moelab.engine.families.lm.crosscoder_source",
+                 "lm-moe": "moelab.engine.families.lm.crosscoder_source"}
+_BY_NAME = {"toy": "moelab.engine.crosscoder_sources",
+            "lm": "moelab.engine.families.lm.crosscoder_source"}
+
+
+def _kind(src: dict):
+    import importlib
+    return importlib.import_module(_BY_NAME[src.get("source", "toy")])  # older units: toy
+
+
+def _sources(store, run_ids: list[int], cfg: CrosscoderConfig) -> dict[int, dict]:
+    """The runs that exist, each loaded by its kind's module (weights, inputs, settings);
+    a run of a kind no crosscoder reads (a crosscoder itself) is loaded as its kind name."""
+    import importlib
+
     from moelab.db.reads.crosscoder import source_runs
+    rows = source_runs(store, run_ids)
+    by_module: dict[str, dict] = {}
     out = {}
-    for run_id, r in source_runs(store, run_ids).items():
-        model = {k: r[k] for k in ("kind", "n_features", "d_hidden", "n_experts", "k", "gating")}
-        out[run_id] = {"model": model, "data": (r["config"] or {}).get("data", {}),
-                       "W": r["W"], "router": r["router"]}
+    for run_id, r in rows.items():
+        module = _SOURCE_KINDS.get(r["kind"])
+        if module is None:
+            out[run_id] = {"model": {"kind": r["kind"]}}
+        else:
+            by_module.setdefault(module, {})[run_id] = r
+    for module, group in by_module.items():
+        out.update(importlib.import_module(module).load(store, group, cfg))
     return out
-
-
-def _width(src: dict) -> int:
-    return src["model"]["n_experts"] * src["model"]["d_hidden"]
-
-
-def _shape(src: dict) -> tuple:
-    m = src["model"]
-    return (m["n_features"], m["n_experts"], m["d_hidden"], m["k"], m["gating"])
-
-
-def _step_cost(cfg: CrosscoderConfig, d: dict, m: dict) -> float:
-    """Sample-ops of one training step of one crosscoder (engine/plan.py's unit of work):
-    encoder, two decoders and their gradients, plus the two toy models' forward passes."""
-    width = _width(d) + _width(m)
-    n = d["model"]["n_features"]
-    return float(cfg.train.batch_size * (6 * cfg.crosscoder.n_latents * width + 2 * n * width))
 
 
 # -- on the worker -----------------------------------------------------------------------------
@@ -193,27 +196,9 @@ def runs_of(config_text: str, run_indices, inputs: str = "") -> list[CrosscoderR
 def train(runs: list[CrosscoderRun], device: str, progress=None, cancel=None) -> dict:
     """Train one unit's crosscoders as one batched model; the tables for Store.write_unit."""
     from ..crosscoder import train_crosscoders
-    from ..crosscoder_sources import ToyPairSource
     cfg = runs[0].cfg
-    dense = [_weights(r.dense) for r in runs]
-    moe = [_weights(r.moe) for r in runs]
-    n = runs[0].moe["model"]["n_features"]
-    p = np.stack([np.broadcast_to(1 - np.asarray(r.moe["data"].get("sparsity", 0.9),
-                                                 dtype=np.float64), (n,)) for r in runs])
-    last_scale = np.array([float(r.moe["data"].get("last_scale", 1.0)) for r in runs])
-    source = ToyPairSource(dense, moe, p, last_scale, device)
+    source = _kind(runs[0].dense).build(runs, device)
     res = train_crosscoders(source, cfg.crosscoder, cfg.train,
                             [r.instance_seed() for r in runs], device, progress, cancel)
     from .crosscoder_tables import tables
-    return tables(runs, res, dense, moe)
-
-
-def _weights(src: dict):
-    from ..crosscoder_sources import ModelWeights
-    m = src["model"]
-    W = np.asarray(src["W"], dtype=np.float32).reshape(m["n_experts"], m["d_hidden"],
-                                                        m["n_features"])
-    router = np.asarray(src["router"], dtype=np.float32).reshape(m["n_experts"],
-                                                                  m["n_features"])
-    return ModelWeights(W, router, int(m["k"]), str(m["gating"]))
-
+    return tables(runs, res, source)

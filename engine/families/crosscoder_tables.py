@@ -13,11 +13,11 @@ from ..crosscoder_metrics import (
     recovery,
     relative_norm,
 )
-from ..crosscoder_sources import ModelWeights, feature_directions
 
 
-def tables(runs, res: CrosscoderResult, dense: list[ModelWeights],
-           moe: list[ModelWeights]) -> dict:
+def tables(runs, res: CrosscoderResult, source) -> dict:
+    """source.truth(i): instance i's ground truth, or None (language models: no recovery
+    rows, mcc NULL)."""
     cfg = runs[0].cfg
     cc = cfg.crosscoder
     n_inst, L = res.density.shape
@@ -35,17 +35,20 @@ def tables(runs, res: CrosscoderResult, dense: list[ModelWeights],
             "norm_dense": na, "norm_moe": nb, "relative_norm": r, "class": list(classes),
             "density": res.density[i], "decoder_cosine": decoder_cosine(res.dec_a[i],
                                                                         res.dec_b[i])})
-        d, m = dense[i], moe[i]
-        rows = recovery(res.dec_a[i], res.dec_b[i], classes,
-                        feature_directions(d.W, d.router, d.k, d.gating),
-                        feature_directions(m.W, m.router, m.k, m.gating), m.W)
-        rows["local_index"] = [i] * len(rows["feature"])
-        _extend(rec, rows)
-        whole = [j for j, e in enumerate(rows["expert"]) if e is None]
-        for model, key in (("dense", "mcc_dense"), ("moe", "mcc_moe")):
-            pick = [j for j in whole if rows["model"][j] == model]
-            summary[key].append(mcc(np.array([rows["norm"][j] for j in pick]),
-                                    np.array([rows["cosine"][j] for j in pick], dtype=float)))
+        truth = source.truth(i)
+        if truth is None:
+            summary["mcc_dense"].append(None)
+            summary["mcc_moe"].append(None)
+        else:
+            rows = recovery(res.dec_a[i], res.dec_b[i], classes, *truth)
+            rows["local_index"] = [i] * len(rows["feature"])
+            _extend(rec, rows)
+            whole = [j for j, e in enumerate(rows["expert"]) if e is None]
+            for model, key in (("dense", "mcc_dense"), ("moe", "mcc_moe")):
+                pick = [j for j in whole if rows["model"][j] == model]
+                summary[key].append(mcc(np.array([rows["norm"][j] for j in pick]),
+                                        np.array([rows["cosine"][j] for j in pick],
+                                                 dtype=float)))
         summary["dead_latents"].append(int((classes == "dead").sum()))
     dA, dB = res.dec_a.shape[-1], res.dec_b.shape[-1]
     latents["dec_dense"] = res.dec_a.reshape(n_inst * L, dA)
@@ -66,8 +69,9 @@ def tables(runs, res: CrosscoderResult, dense: list[ModelWeights],
         "step": np.tile(res.log_steps, n_inst * len(LOGGED)),
         "name": [name for _ in range(n_inst) for name in LOGGED for _ in range(n_logs)],
         "value": np.stack([res.log[name] for name in LOGGED], 1).ravel().astype(np.float64)}
-    return {"runs": _runs_table(runs, res), "crosscoders": crosscoders,
-            "crosscoder_latents": latents, "crosscoder_recovery": rec, "metrics": metrics}
+    out = {"runs": _runs_table(runs, res), "crosscoders": crosscoders,
+           "crosscoder_latents": latents, "crosscoder_recovery": rec, "metrics": metrics}
+    return {k: v for k, v in out.items() if v}  # no recovery table without a ground truth
 
 
 def _runs_table(runs, res: CrosscoderResult) -> dict:
@@ -76,7 +80,7 @@ def _runs_table(runs, res: CrosscoderResult) -> dict:
     return {
         "local_index": np.arange(n_inst), "status": ["done"] * n_inst,
         "kind": ["crosscoder"] * n_inst,
-        "n_features": [r.moe["model"]["n_features"] for r in runs],
+        "n_features": [r.moe["model"].get("n_features") for r in runs],
         "seed": [r.seed for r in runs], "chosen": np.ones(n_inst, dtype=bool),
         "point": [r.pair for r in runs], "steps": [tr.steps] * n_inst,
         "batch_size": [tr.batch_size] * n_inst, "lr": [float(tr.lr)] * n_inst,

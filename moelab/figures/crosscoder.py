@@ -91,7 +91,10 @@ def draw_densities(source: Source):
 
 def draw_recovery(source: Source):
     by, setup_of = _setups(source)
-    feats = group(source.rows("crosscoder_features"), lambda r: setup_of.get(r["run_id"]))
+    rows = source.rows("crosscoder_features")
+    require(bool(rows), f"experiment {source.experiment_id}'s crosscoders have no recovery: no "
+            "ground truth for language models (only toy models' input features are known)")
+    feats = group(rows, lambda r: setup_of.get(r["run_id"]))
     fig, axes = _panels(len(by), height=2.1)
     rng = np.random.default_rng(0)
     for ax, (label, rows) in zip(axes, by.items(), strict=True):

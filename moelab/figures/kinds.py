@@ -38,6 +38,9 @@ KINDS: dict[str, Kind] = {k.name: k for k in [
          "dynamics:draw"),
     Kind("lens", "MoE Lens: routing concentration, top-1 cosine and loss, expert ablation, "
          "per MoE setup (against 1/(1−S) when sparsity is swept)", "lens:draw"),
+    Kind("lm-lens", "MoE Lens on a language model (an lm experiment): per domain and layer "
+         "the top-1 hidden cosine, the top-1 logit-lens perplexity ÷ full, routing "
+         "concentration", "lm_lens:draw"),
     Kind("usage-table", "Table 1: usage of experts by number of monosemantic features, per "
          "router init (table1); writes .csv or .tex", None, (".csv", ".tex")),
     Kind("crosscoder-relative-norms", "histogram of the latents' relative decoder norms, "

@@ -9,7 +9,7 @@ import platform
 from collections.abc import Callable
 from pathlib import Path
 
-from . import report_crosscoder, report_lens, report_models, report_sweeps
+from . import report_crosscoder, report_lens, report_lm, report_models, report_sweeps
 from .data import FigureError, Source
 from .render import source as open_source
 from .report_format import short
@@ -37,6 +37,7 @@ def write_report(client, outcomes: list, path: Path, quick: bool, seeds: int | N
         except FigureError as e:
             body += [f"Not measurable: {e}", ""]
     body += report_crosscoder.section(client)  # crosscoder experiments stored in this file
+    body += report_lm.section(client)  # lm experiments: MoE Lens on language models
     head = [
         "# moelab reproduction report", "",
         "Chaudhari, Nuer, Thorstenson (2025), *Sparsity and Superposition in Mixture of "

@@ -29,6 +29,9 @@ PAPER = {
 }
 
 
+NO_TRUTH = "no ground truth for language models (only toy models' input features are known)"
+
+
 def setup_label(r: dict) -> str:
     return f"MoE E={r['moe_n_experts']} k={r['moe_k']} m={r['moe_d_hidden']}"
 
@@ -72,6 +75,7 @@ def measure(rows: list[dict], features: list[dict]) -> list[dict]:
         w_unique, d_unique = _sign_verdict(unique, +1)
         out.append({
             "setup": label, "n": len(rs),
+            "truth": any(feats.get(r["run_id"]) for r in rs),
             "seeds": sorted({r["model_seed"] for r in rs}),
             "fve_dense": pm([r["fve_dense"] for r in rs]),
             "fve_moe": pm([r["fve_moe"] for r in rs]), "fve_word": fve_word,
@@ -122,18 +126,20 @@ def claim_lines(rows: list[dict], features: list[dict]) -> list[str]:
     """The claims as a few lines for the terminal."""
     lines = []
     for m in measure(rows, features):
+        truth = (f"; truly represented by one model only: dense {m['truth_dense_only']}, "
+                 f"MoE {m['truth_moe_only']}") if m["truth"] else ""
         lines += [f"[bold]{m['setup']}[/] ({m['n']} crosscoders, model seeds {m['seeds']}; "
                   "mean ± 95 % interval)",
                   f"  variance explained: dense {m['fve_dense']}, MoE {m['fve_moe']} "
                   f"(paper ~0.87): {m['fve_word']}",
                   f"  unique latents: dense-only {m['dense_only']}, MoE-only {m['moe_only']} "
-                  f"(paper: MoE fewer): {m['unique_word']}; truly represented by one model "
-                  f"only: dense {m['truth_dense_only']}, MoE {m['truth_moe_only']}",
+                  f"(paper: MoE fewer): {m['unique_word']}{truth}",
                   f"  density: {m['density_detail']} (paper: > 0 and < 0): "
                   f"{m['density_word']}",
                   f"  recovery (mean best cosine of represented features): dense "
                   f"{m['mcc_dense']}, MoE {m['mcc_moe']}; features in both models found "
-                  f"by one shared latent: {m['one_latent']}"]
+                  f"by one shared latent: {m['one_latent']}" if m["truth"] else
+                  f"  recovery: {NO_TRUTH}"]
     return lines
 
 
@@ -151,6 +157,10 @@ def section(client) -> list[str]:
         if not rows:
             continue
         lines += [f"### Experiment {eid}", ""]
+        if any(str(r.get("dense_kind") or "").startswith("lm-") for r in rows):
+            from .report_crosscoder_lm import lm_lines
+            lines += lm_lines(client, rows, measure(rows, features), PAPER, NO_TRUTH)
+            continue
         for m in measure(rows, features):
             lines += [f"**{m['setup']}**: {m['n']} crosscoders on model seeds {m['seeds']}; "
                       "mean ± 95 % interval over crosscoders.", "",

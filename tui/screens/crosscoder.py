@@ -58,12 +58,9 @@ class CrosscoderScreen(LabScreen):
                              "inputs a latent fires on)")
                 yield DataTable(id="cc-classes", zebra_stripes=True)
                 yield Static("[b]recovery of the true input features[/b], by where each is "
-                             "really represented (norm ≥ 0.5)")
+                             "really represented (norm ≥ 0.5)", id="cc-recovery-title")
                 yield DataTable(id="cc-recovery", zebra_stripes=True)
-                yield Static("[dim]best cos: mean over the features of the best live "
-                             "decoder's cosine with the feature's direction in that model; "
-                             "found by: class of that latent (sh shared, d dense-only, "
-                             "m MoE-only)[/]", id="cc-note")
+                yield Static(M.RECOVERY_NOTE, id="cc-note")
         yield KeyBar()
 
     def on_mount(self) -> None:
@@ -121,6 +118,10 @@ class CrosscoderScreen(LabScreen):
             table.clear()
             for row in rows:
                 table.add_row(*row)
+        truth = M.has_truth(p)  # a language model's crosscoder has no recovery to show
+        self.query_one("#cc-recovery", DataTable).display = truth
+        self.query_one("#cc-note", Static).update(M.RECOVERY_NOTE if truth else
+                                                  f"[dim]{M.NO_TRUTH}[/]")
         self.draw_histogram()
 
     def draw_histogram(self) -> None:
@@ -166,5 +167,6 @@ class CrosscoderScreen(LabScreen):
             {"type": "table", "title": "latents by class", "row": 1,
              "columns": list(M.CLASS_COLUMNS), "rows": M.class_rows(self.panel["latents"])},
             {"type": "table", "title": "recovery of the true input features", "row": 2,
-             "columns": list(M.RECOVERY_COLUMNS),
-             "rows": M.recovery_rows(self.panel["features"])}]}
+             "columns": list(M.RECOVERY_COLUMNS) if M.has_truth(self.panel) else ["recovery"],
+             "rows": M.recovery_rows(self.panel["features"]) if M.has_truth(self.panel)
+             else [[M.NO_TRUTH]]}]}

@@ -21,6 +21,7 @@ from ..widgets.plot import Plot
 from . import pickers
 from .base import LabScreen
 from .experts_lens import LensPanel
+from .experts_lm import LMLensPanel
 
 # Table 1's usages under both definitions, labelled as in REPORT.md and the usage-table
 # export (moelab/figures/usage.py MARKDOWN_HEADER): "train" = on the run's own training
@@ -149,6 +150,7 @@ class ExpertsScreen(LabScreen):
                 yield Static("", id="fpd-note")
                 yield Plot(id="fpd-plot")
             yield LensPanel(id="lens")
+            yield LMLensPanel(id="lmlens")  # instead, for an lm experiment
         yield KeyBar()
 
     def on_mount(self) -> None:
@@ -176,7 +178,7 @@ class ExpertsScreen(LabScreen):
     def load(self, experiment: int) -> None:
         self.experiment = experiment
         fetch(self, "data", lambda: read_data(self.lab, experiment))
-        self.query_one(LensPanel).show_experiment(experiment)  # after Table 1: it asks next
+        self.show_lens(experiment)  # after Table 1: it asks next
 
     def on_fetched(self, message: Fetched) -> None:
         self.release_paint()  # the next frame draws what this handler shows
@@ -189,7 +191,7 @@ class ExpertsScreen(LabScreen):
             if choice is not None:
                 self.experiment = choice
                 self.show_data(data)
-                self.query_one(LensPanel).show_experiment(choice)
+                self.show_lens(choice)
         elif message.key == "data":
             self.show_data(message.value)
 
@@ -229,8 +231,15 @@ class ExpertsScreen(LabScreen):
                      color=colour_of(i))
         plot.replot()
 
+    def show_lens(self, experiment: int) -> None:
+        """Both lens panels ask; the lm one shows itself (and hides the toy one) when the
+        experiment holds language models."""
+        self.query_one(LensPanel).show_experiment(experiment)
+        self.query_one(LMLensPanel).show_experiment(experiment)
+
     def action_lens_step(self, delta: int) -> None:
-        self.query_one(LensPanel).step(delta)
+        lm = self.query_one(LMLensPanel)
+        (lm if lm.active else self.query_one(LensPanel)).step(delta)
 
     def action_toggle_metric(self) -> None:
         self.metric = "eval_loss" if self.metric == "fpd" else "fpd"
@@ -264,4 +273,6 @@ class ExpertsScreen(LabScreen):
         lens = self.query_one(LensPanel).figure_table()
         if lens is not None:
             panels.append({**lens, "row": 2})
+        panels += [{**t, "row": 2 + i} for i, t in
+                   enumerate(self.query_one(LMLensPanel).figure_tables())]
         return {"title": f"experiment {self.experiment}", "panels": panels}
