@@ -35,6 +35,13 @@ EMPTY = ("[b]Nothing to compare yet.[/b] Mark runs with [b]space[/b] in Runs (1)
 
 
 class CompareScreen(LabScreen):
+    # its keys, as the help (?) lists them
+    HELP = """\
+  g  group runs whose config differs only by seed (mean and 95% band) or show each run
+  m  next logged metric for the curves · [ ] expert of the Gram panels · u unmark all
+  grouped, a row under each final metric says whether each group "differs beyond seed
+  noise" from the first (the 95% intervals of their means do not overlap) or is "within
+  seed noise"; a group with one seed has no noise floor (queue with --set train.seeds=N)"""
     VIEW = "compare"
     BINDINGS = [
         Binding("g", "toggle_groups", "group by config"),

@@ -22,6 +22,10 @@ from .base import LabScreen
 
 
 class CrosscoderScreen(LabScreen):
+    # its keys, as the help (?) lists them
+    HELP = """\
+  pick a crosscoder at the top: relative decoder norm histogram, latents by class with
+  their densities, recovery of the true features · r reload · none stored: it says how"""
     VIEW = "crosscoder"
     BINDINGS = [Binding("r", "reload", "reload")]
     DEFAULT_CSS = """

@@ -122,6 +122,10 @@ def read_data(lab, experiment: int) -> tuple[list[dict], list[dict]]:
 
 
 class ExpertsScreen(LabScreen):
+    # its keys, as the help (?) lists them
+    HELP = """\
+  l  features per dimension ↔ loss against sparsity
+  [ ]  MoE Lens of the previous / next run (it becomes the current run: 4 opens it)"""
     VIEW = "experts"
     BINDINGS = [Binding("l", "toggle_metric", "fpd / loss"), Binding("r", "reload", "reload"),
                 Binding("left_square_bracket", "lens_step(-1)", "previous lens run", show=False),

@@ -34,6 +34,14 @@ def preset_names() -> list[str]:
 
 
 class NewExperimentScreen(LabScreen):
+    # its keys, as the help (?) lists them
+    HELP = """\
+  pick a preset, edit fields as TOML values; problems show as you type (checked in the
+  background) · fields a sweep variant sets again are marked ◆ · the variants are listed
+  below the fields, one per line: edit them, empty one to remove it, ctrl+n adds one
+  ↑ ↓ move between fields · ctrl+u empties the field · ctrl+r queues (the name is cleared)
+  seed control (switch at the top): also queue the same config with other seeds, named
+  "NAME (control of N)": the seed noise for Compare (7) and `moelab compare N B`"""
     VIEW = "new"
     BINDINGS = [Binding("ctrl+r", "queue", "queue it"),
                 Binding("ctrl+n", "add_variant", "add variant"),

@@ -89,6 +89,15 @@ def read_grids(lab, experiment: int, colouring: str) -> list[dict]:
 
 
 class PhaseScreen(PhaseControls, LabScreen):
+    # its keys, as the help (?) lists them
+    HELP = """\
+  arrows move over cells (values below), tab: next grid, Enter opens the run,
+  v  next colouring (paper / norm / superposition (j≠i, all j) / dimensionality / loss / each custom
+     metric of `moelab metric add`, on one numeric scale)
+  , .  earlier / later snapshot step (runs trained with train.snapshots); past the last
+     step: the final weights again; the title says which step is shown
+  ?  in a cell: an unstable point (at most half its seeds end in the chosen seed's
+     last-feature classes); the legend counts them, the line below gives seeds, stability"""
     VIEW = "phase"
     BINDINGS = [
         Binding("v", "next_colouring", "colour by"),

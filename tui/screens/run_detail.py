@@ -63,6 +63,10 @@ def router_text(run: dict, experts: list[dict], metrics: dict) -> str:
 
 
 class RunDetailScreen(LabScreen):
+    # its keys, as the help (?) lists them
+    HELP = """\
+  [ ]  previous / next expert · arrows move over the Gram matrix · Esc or q back
+  , .  earlier / later snapshot step (runs trained with train.snapshots)"""
     VIEW = "detail"
     BINDINGS = [
         Binding("right_square_bracket", "expert(1)", "next expert"),

@@ -32,6 +32,15 @@ Or press [b]2[/b] to pick another preset, [b]?[/b] for every key, [b]ctrl+p[/b] 
 
 
 class RunsScreen(RunsColumns, LabScreen):
+    # its keys, as the help (?) lists them
+    HELP = """\
+  /  filter runs with SQL over the runs view (Enter applies, ↑↓ recent filters)
+  Enter on an experiment: show only its runs · a: all runs · Enter on a run: open it
+  s  sort by the cursor's column (again: reverse) · h hide it · < > move it
+  C  choose and order columns (any runs column, config field, min/max/last of a metric)
+  ctrl+s save the view (filter, columns, sort) by name · w open a saved view
+  c  cancel a queued/running experiment (asks first) · u unmark every run
+  space  (empty database) queue fig4 --quick"""
     VIEW = "runs"
     BINDINGS = [
         Binding("slash", "focus_filter", "filter"),

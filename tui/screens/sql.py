@@ -37,6 +37,11 @@ def sql_language() -> str | None:
 
 
 class SqlScreen(LabScreen):
+    # its keys, as the help (?) lists them
+    HELP = """\
+  ctrl+r (or F5) runs the query · tab completes view and column names (nothing to complete:
+  it stays in the editor) · ctrl+↑↓ history · ctrl+s save the query · ctrl+o saved queries
+  ctrl+e export CSV/Parquet · Esc: the results table · no highlighting over 10,000 characters"""
     VIEW = "sql"
     BINDINGS = [
         Binding("ctrl+r,f5", "run", "run", priority=True),
