@@ -38,7 +38,7 @@ def queue_crosscoder(args, path, service) -> int:
     crosscoders reading them (the service waits for the models), ids printed at once."""
     import argparse
 
-    from moelab.cmd_crosscode import RUN_PREFIX, _raw
+    from moelab.cmd_crosscode import _OPTIONS, RUN_PREFIX, _raw
     from moelab.engine.crosscoder_config import from_dict
     from moelab.engine.presets import CROSSCODER_PRESETS
     name = args.preset[len(RUN_PREFIX):]
@@ -50,9 +50,7 @@ def queue_crosscoder(args, path, service) -> int:
                          "--sweep apply to toy-model experiments")
     given = argparse.Namespace(dense_run=None, moe_run=None, experiment=None, preset=name,
                                quick=args.quick, sets=args.sets, device=None,
-                               **{o: None for o in ("latents", "k", "k_start", "shared",
-                                                    "steps", "batch_size", "lr", "seeds",
-                                                    "seed")})
+                               **{o: None for o in _OPTIONS})  # every crosscode option unset
     raw, preset = _raw(given)
     from_dict(dict(raw, source={"experiment": 1}))  # out-of-range fields: exit 2, nothing queued
     title = args.name or (f"crosscode --preset {name}" + (" --quick" if args.quick else ""))
